@@ -1,0 +1,146 @@
+"""The two host-agnostic contracts: an ask/tell :class:`Strategy` and an :class:`EarlyStopper`.
+
+Neither knows anything of NNI or AutoGluon; the adapters in ``tuners.hosts`` drive them.
+
+Example::
+
+    >>> from tuners import create
+    >>> s = create("random", Space.from_nni({"x": {"_type": "uniform", "_value": [0, 1]}}), seed=0)
+    >>> cfg = s.ask()
+    >>> s.tell(cfg, 0.5)          # a value; None or NaN marks a failed trial
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Mapping, Sequence
+
+import numpy as np
+
+from .space import Space, config_key
+
+__all__ = ["Strategy", "EarlyStopper", "SpaceExhausted", "Observation", "as_metric"]
+
+Mode = Literal["max", "min"]
+
+
+class SpaceExhausted(Exception):
+    """Raised by :meth:`Strategy.ask` when a finite space has nothing left to propose."""
+
+
+def as_metric(value: Any) -> float | None:
+    """A finite float, or None for a failed/missing/NaN/infinite/non-numeric result."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _check_mode(mode: str) -> Mode:
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished trial as the strategy saw it; ``value`` is None for a failed trial."""
+    config: dict
+    value: float | None
+
+
+class Strategy(ABC):
+    """Ask/tell search strategy over a :class:`Space`.
+
+    Subclasses implement :meth:`_propose` (and optionally :meth:`_observe`). The base class
+    keeps the bookkeeping every strategy needs: the seeded RNG, the set of configurations
+    already proposed or told (so nothing is proposed twice), and the history of results.
+    ``space`` may be given later through :meth:`set_space` (NNI sends it after construction).
+    """
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: Space | None = None, *, seed: int | None = None, mode: Mode = "max"):
+        self.seed = seed
+        self.mode = _check_mode(mode)
+        self.rng = np.random.default_rng(seed)
+        self.space: Space | None = None
+        self.history: list[Observation] = []
+        self._seen: set[str] = set()
+        if space is not None:
+            self.set_space(space)
+
+    # -- public API ---------------------------------------------------------------------------
+    def set_space(self, space: Space) -> None:
+        """Set (or replace) the search space. History is kept."""
+        if not isinstance(space, Space):
+            raise TypeError(f"expected a Space, got {type(space).__name__}")
+        self.space = space
+
+    def ask(self) -> dict:
+        """Propose the next configuration; raise :class:`SpaceExhausted` when there is none."""
+        if self.space is None:
+            raise RuntimeError(f"{type(self).__name__}: no search space set (call set_space first)")
+        config = self._propose()
+        self._seen.add(config_key(config))
+        return config
+
+    def tell(self, config: Mapping, value: Any) -> None:
+        """Report a result. ``config`` need not have come from :meth:`ask`; a ``value`` of None,
+        NaN, inf or a non-number records a failed trial."""
+        config = dict(config)
+        metric = as_metric(value)
+        self._seen.add(config_key(config))
+        self.history.append(Observation(config, metric))
+        self._observe(config, metric)
+
+    def was_seen(self, config: Mapping) -> bool:
+        """True if ``config`` was proposed or told before."""
+        return config_key(config) in self._seen
+
+    @property
+    def best(self) -> Observation | None:
+        """The best successful observation so far."""
+        ok = [o for o in self.history if o.value is not None]
+        if not ok:
+            return None
+        return max(ok, key=lambda o: self.score(o.value))
+
+    def score(self, value: float) -> float:
+        """``value`` turned into "higher is better"."""
+        return value if self.mode == "max" else -value
+
+    # -- for subclasses ------------------------------------------------------------------------
+    @abstractmethod
+    def _propose(self) -> dict:
+        """Return a configuration in ``self.space`` (raise :class:`SpaceExhausted` if none)."""
+
+    def _observe(self, config: dict, value: float | None) -> None:
+        """React to a result (``value`` None for failures). Default: nothing beyond history."""
+
+
+class EarlyStopper(ABC):
+    """Decides from a partial learning curve whether a running trial should stop.
+
+    ``curve`` holds the intermediate values reported so far, in order; entries may be None/NaN
+    (a missing or broken report). Call :meth:`complete` when a trial ends.
+    """
+    name: ClassVar[str] = ""
+
+    def __init__(self, *, mode: Mode = "max", seed: int | None = None):
+        self.mode = _check_mode(mode)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    @abstractmethod
+    def should_stop(self, trial_id: str, curve: Sequence[Any]) -> bool:
+        """True to stop the trial now."""
+
+    def complete(self, trial_id: str, curve: Sequence[Any], success: bool = True) -> None:
+        """A trial ended (``success`` False if it failed or was killed)."""
+
+    def score(self, value: float) -> float:
+        return value if self.mode == "max" else -value

@@ -1,0 +1,31 @@
+"""nas-plugins: HPO and NAS strategies for NNI and AutoGluon.
+
+Install torch first (``pip install torch==2.13.0``: the CPU wheel here), then this package;
+``make demo`` / ``make test`` do both in ``.venv``.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="nas-plugins",
+    version="0.1.0",
+    description="HPO and NAS strategies that plug into NNI and AutoGluon",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.12",
+    packages=find_packages(include=["nas_plugins*", "tuners*", "trial_templates*"]),
+    package_data={"tuners.hosts": ["*.yml"], "trial_templates": ["*.yml", "*.json"]},
+    install_requires=[
+        "torch==2.13.0",
+        "torchvision==0.28.0",
+        "nni==3.0",
+        "setuptools>=77.0.3,<81",  # nnictl imports pkg_resources
+        "autogluon.core==1.6.3",
+        "autogluon.tabular[lightgbm]==1.6.3",
+        "scikit-optimize==0.10.2",
+        "scikit-learn",
+        "numpy",
+        "pyyaml",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["nas-plugins = tuners.cli:main"]},
+)

@@ -1,0 +1,140 @@
+"""One small API for trial scripts: get the configuration, report progress and the final metric.
+
+The same script runs under NNI (``nnictl create`` or ``nni.experiment.Experiment``), under
+AutoGluon's scheduler (pass the ``reporter`` AutoGluon hands your training function), and as a
+plain Python program (configuration from ``--config '{"lr": 0.1}'`` or the defaults)::
+
+    from trial_templates.report import start
+
+    trial = start(defaults={"lr": 0.01, "epochs": 5})
+    for epoch in range(trial.config["epochs"]):
+        accuracy = train_one_epoch(trial.config)
+        trial.report(accuracy)              # intermediate result (NNI: assessors see it)
+        if trial.should_stop():             # a local EarlyStopper, outside NNI
+            break
+    trial.final(accuracy)
+
+A NaN or infinite intermediate value is skipped with a warning; a non-finite final value raises
+``FloatingPointError``, so the host records a failed trial instead of a corrupted metric.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+__all__ = ["Trial", "start", "detect_backend"]
+
+Backend = Literal["nni", "autogluon", "plain"]
+
+
+def detect_backend(reporter: Any = None) -> Backend:
+    """``autogluon`` if a reporter is given, ``nni`` inside an NNI trial, else ``plain``."""
+    if reporter is not None:
+        return "autogluon"
+    if os.environ.get("NNI_PLATFORM") not in (None, "", "unittest"):
+        return "nni"
+    return "plain"
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+@dataclass
+class Trial:
+    """A running trial: its ``config``, and the values it reported (``history``)."""
+    config: dict
+    backend: Backend
+    reporter: Callable[..., Any] | None = None
+    stopper: Any = None                      # an nas_plugins.strategy.EarlyStopper, used outside NNI
+    trial_id: str = "plain"
+    history: list[float | None] = field(default_factory=list)
+    result: float | None = None
+
+    def report(self, value: Any, step: int | None = None) -> None:
+        """Report an intermediate value (e.g. validation accuracy after an epoch)."""
+        x = _finite(value)
+        self.history.append(x)
+        step = len(self.history) if step is None else step
+        if x is None:
+            warnings.warn(f"trial {self.trial_id}: intermediate value {value!r} at step {step} is not a finite "
+                          "number; not reported", RuntimeWarning, stacklevel=2)
+            return
+        if self.backend == "nni":
+            import nni
+            nni.report_intermediate_result(x)
+        elif self.backend == "autogluon":
+            assert self.reporter is not None
+            self.reporter(epoch=step, reward=x)
+        else:
+            print(f"[trial {self.trial_id}] step {step}: {x:.6g}", flush=True)
+
+    def should_stop(self) -> bool:
+        """True when the attached early stopper says stop (NNI's assessor stops trials itself)."""
+        if self.stopper is None or self.backend == "nni":
+            return False
+        return bool(self.stopper.should_stop(self.trial_id, self.history))
+
+    def final(self, value: Any) -> None:
+        """Report the final metric; raises FloatingPointError if it is NaN or infinite."""
+        x = _finite(value)
+        if self.stopper is not None and self.backend != "nni":
+            self.stopper.complete(self.trial_id, self.history, success=x is not None)
+        if x is None:
+            raise FloatingPointError(f"trial {self.trial_id}: final metric {value!r} is not a finite number")
+        self.result = x
+        if self.backend == "nni":
+            import nni
+            nni.report_final_result(x)
+        elif self.backend == "autogluon":
+            assert self.reporter is not None
+            self.reporter(epoch=len(self.history), reward=x, done=True)
+        else:
+            print(f"[trial {self.trial_id}] final: {x:.6g}", flush=True)
+
+
+def _plain_config(argv: list[str] | None) -> dict:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config", default=os.environ.get("NASP_TRIAL_CONFIG"))
+    args, _ = parser.parse_known_args(argv)
+    if not args.config:
+        return {}
+    text = open(args.config).read() if os.path.isfile(args.config) else args.config
+    config = json.loads(text)
+    if not isinstance(config, dict):
+        raise ValueError(f"--config must be a JSON object, got {text!r}")
+    return config
+
+
+def start(defaults: Mapping[str, Any] | None = None, *, config: Mapping[str, Any] | None = None,
+          reporter: Callable[..., Any] | None = None, stopper: Any = None,
+          argv: list[str] | None = None) -> Trial:
+    """Begin a trial. The configuration is ``defaults`` overlaid with what the host sends:
+    NNI's next parameters, the ``config`` AutoGluon passes (with its ``reporter``), or, in plain
+    Python, ``--config JSON|FILE`` / ``$NASP_TRIAL_CONFIG``."""
+    backend = detect_backend(reporter)
+    merged = dict(defaults or {})
+    trial_id = "plain"
+    if backend == "nni":
+        import nni
+
+        from tuners.hosts.nni_compat import keep_comments
+        keep_comments()  # the parameter file may hold '#' or '//' inside values
+        merged.update(nni.get_next_parameter() or {})
+        trial_id = nni.get_trial_id()
+    elif backend == "autogluon":
+        merged.update(config or {})
+        trial_id = str((config or {}).get("task_id", "autogluon"))
+    else:
+        merged.update(config or _plain_config(argv if argv is not None else sys.argv[1:]))
+    return Trial(merged, backend, reporter=reporter, stopper=stopper, trial_id=trial_id)

@@ -1,0 +1,1 @@
+"""Host adapters: the only code that imports nni or autogluon."""

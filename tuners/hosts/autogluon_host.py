@@ -1,0 +1,258 @@
+"""AutoGluon adapter: search-space conversion and every registered strategy as an AutoGluon searcher.
+
+AutoGluon's local scheduler builds its searcher by name from
+``autogluon.core.searcher.searcher_factory.SEARCHER_CONFIGS``; :func:`register_searchers` adds one
+entry per registered strategy that has an AutoGluon name (``nasp_random``, ``nasp_grid``...).
+Options in ``hyperparameter_tune_kwargs["search_options"]`` reach the strategy's constructor::
+
+    >>> from tuners.hosts.autogluon_host import register_searchers
+    >>> register_searchers()
+    ['nasp_grid', 'nasp_random']
+    >>> predictor.fit(data, hyperparameters={"GBM": {"learning_rate": Real(0.01, 0.3, log=True)}},
+    ...               hyperparameter_tune_kwargs={"scheduler": "local", "searcher": "nasp_random",
+    ...                                           "num_trials": 10, "search_options": {"seed": 0}})
+
+Differences from AutoGluon's own ``local_random`` searcher, by design:
+
+* the space's ``default`` values are not tried first, and ``Real(default=...)`` / ``Int(default=...)``
+  are not carried over (a :class:`~nas_plugins.space.Space` has no defaults);
+* without ``seed`` the search is not reproducible (``local_random`` silently uses seed 0);
+* ``Bool()`` is searched as ``Choice((False, True))`` and yields ``False``/``True``. AutoGluon's
+  ``Bool`` is really ``Int(0, 1)`` and its own searchers yield ``0``/``1`` (equal to ``False``/``True``).
+  :func:`space_to_autogluon` writes that choice as ``Categorical(False, True)``, so
+  ``space_from_autogluon(space_to_autogluon(s)) == s`` holds for every representable ``s``.
+
+Only the local (sequential) scheduler uses these searchers; AutoGluon's Ray backend (distributed mode)
+maps searcher names to Ray Tune's own and does not know them.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import math
+from typing import Any, ClassVar, Mapping
+
+from autogluon.common import space as ag
+from autogluon.core.searcher.exceptions import ExhaustedSearchSpaceError
+from autogluon.core.searcher.local_searcher import LocalSearcher
+
+from nas_plugins.space import Choice, Float, Integer, Normal, SearchSpaceError, Space
+from nas_plugins.strategy import SpaceExhausted, Strategy, as_metric
+from tuners import registry
+
+__all__ = ["space_from_autogluon", "space_to_autogluon", "StrategySearcher", "searcher_class",
+           "register_searchers"]
+
+# Keyword arguments AutoGluon's scheduler/factory may pass that are not strategy options.
+_AG_KWARGS = ("scheduler", "debug_log")
+
+
+def _fail(name: str, message: str) -> SearchSpaceError:
+    return SearchSpaceError(f"search space parameter '{name}': {message}")
+
+
+def _as_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise _fail(name, f"Int bounds must be integers, got {value!r}")
+    return int(value)
+
+
+def space_from_autogluon(search_space: Mapping[str, Any]) -> tuple[Space, dict]:
+    """Split an AutoGluon search-space dict into our :class:`Space` and a dict of constants.
+
+    ``Real`` -> :class:`Float` (``log`` kept), ``Int`` -> :class:`Integer` (both ends included),
+    ``Categorical`` -> :class:`Choice` (JSON values only), ``Bool`` -> ``Choice((False, True))``;
+    anything that is not an AutoGluon space is a constant. Raises :class:`SearchSpaceError`
+    naming the parameter for nested or unsupported spaces.
+
+    Example::
+
+        >>> space, constants = space_from_autogluon({"lr": ag.Real(1e-3, 1e-1, log=True), "depth": 6})
+        >>> space["lr"], constants
+        (Float(name='lr', low=0.001, high=0.1, log=True, q=None), {'depth': 6})
+    """
+    if not isinstance(search_space, Mapping):
+        raise SearchSpaceError(f"search space must be a dict, got {type(search_space).__name__}")
+    params, constants = [], {}
+    for name, value in search_space.items():
+        if not isinstance(value, ag.Space):
+            constants[name] = value
+            continue
+        if not isinstance(name, str):
+            raise SearchSpaceError(f"search space parameter names must be strings, got {name!r}")
+        if isinstance(value, ag.Bool):  # before Int: Bool subclasses Int(0, 1)
+            params.append(Choice(name, (False, True)))
+        elif isinstance(value, ag.Int):
+            low, high = _as_int(name, value.lower), _as_int(name, value.upper)
+            if low > high:
+                raise _fail(name, f"Int needs lower <= upper, got lower={low} upper={high}")
+            params.append(Integer(name, low, high))
+        elif isinstance(value, ag.Real):
+            low, high = float(value.lower), float(value.upper)
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise _fail(name, f"Real needs finite bounds, got lower={low} upper={high}")
+            params.append(Float(name, low, high, log=bool(value.log)))
+        elif isinstance(value, ag.Categorical):
+            for option in value.data:
+                if isinstance(option, ag.Space):
+                    raise _fail(name, f"a search space inside Categorical ({option!r}) is not supported")
+                try:
+                    json.dumps(option, allow_nan=False)
+                except (TypeError, ValueError):
+                    raise _fail(name, f"Categorical value {option!r} is not JSON-serialisable") from None
+            params.append(Choice(name, tuple(value.data)))
+        else:
+            raise _fail(name, f"unsupported AutoGluon space type {type(value).__name__}; "
+                              "supported: Real, Int, Categorical, Bool")
+    return Space(tuple(params)), constants
+
+
+def space_to_autogluon(space: Space) -> dict:
+    """The AutoGluon search-space dict for ``space`` (inverse of :func:`space_from_autogluon`).
+
+    Quantized floats, normal distributions and nested choices have no AutoGluon equivalent and
+    raise :class:`SearchSpaceError` naming the parameter. A boolean choice becomes
+    ``Categorical(False, True)`` (not ``Bool()``, which yields 0/1).
+
+    Example::
+
+        >>> space_to_autogluon(Space((Integer("n", 1, 3),)))
+        {'n': Int: lower=1, upper=3}
+    """
+    out: dict = {}
+    for p in space:
+        if isinstance(p, Float):
+            if p.q is not None:
+                raise _fail(p.name, f"a quantized float (q={p.q}) has no AutoGluon equivalent")
+            try:
+                out[p.name] = ag.Real(p.low, p.high, log=p.log)
+            except AssertionError as exc:
+                raise _fail(p.name, f"AutoGluon rejects it: {exc}") from None
+        elif isinstance(p, Integer):
+            out[p.name] = ag.Int(p.low, p.high)
+        elif isinstance(p, Choice) and not p.nested:
+            out[p.name] = ag.Categorical(*p.options)
+        elif isinstance(p, Choice):
+            raise _fail(p.name, "a nested choice (conditional sub-spaces) has no AutoGluon equivalent")
+        elif isinstance(p, Normal):
+            raise _fail(p.name, f"a {p.nni_type} distribution has no AutoGluon equivalent")
+        else:
+            raise _fail(p.name, f"unsupported parameter type {type(p).__name__}")
+    return out
+
+
+class StrategySearcher(LocalSearcher):
+    """An AutoGluon ``LocalSearcher`` driven by one of our registered strategies.
+
+    Use a subclass from :func:`searcher_class` (one per strategy); ``options`` are the strategy's
+    options (``seed``, ``grid_points``...) as given in ``search_options``. Rewards are
+    higher-is-better; a missing, NaN or ``-inf`` reward and :meth:`evaluation_failed` are told to
+    the strategy as failed trials and recorded as ``-inf`` (which AutoGluon skips).
+
+    Example::
+
+        >>> s = searcher_class("random")({"lr": ag.Real(0.01, 0.1), "depth": 6}, seed=0)
+        >>> config = s.get_config()                 # {'lr': 0.0..., 'depth': 6}
+        >>> s.update(config, reward=0.9)
+    """
+    algorithm: ClassVar[str] = ""  # registry name, set by searcher_class()
+
+    def __init__(self, search_space: dict, reward_attribute: str = "reward", **options: Any):
+        if not self.algorithm:
+            raise TypeError("StrategySearcher is abstract: use searcher_class(name)")
+        info = registry.get(self.algorithm, "tuner")
+        for key in _AG_KWARGS:
+            options.pop(key, None)
+        if "mode" in options:
+            raise ValueError("option 'mode' is not accepted: AutoGluon rewards are always maximised")
+        registry.check_options(info.cls, options)
+        if "mode" in registry.option_names(info.cls):
+            options["mode"] = "max"
+        super().__init__(search_space=search_space, reward_attribute=reward_attribute)
+        space, _ = space_from_autogluon(search_space)
+        self.strategy: Strategy = registry.create(info.name, space, **options)
+
+    def get_config(self, **kwargs: Any) -> dict:
+        """The strategy's next configuration plus the constants, in search-space order."""
+        try:
+            values = self.strategy.ask()
+        except SpaceExhausted as exc:
+            raise ExhaustedSearchSpaceError(str(exc)) from exc
+        config = {k: values[k] if k in values else self._params_static[k] for k in self._params_order}
+        self._add_result(config, self._reward_while_pending())
+        return config
+
+    def update(self, config: dict, **kwargs: Any) -> None:
+        """Tell the strategy ``kwargs[reward_attribute]`` (missing/NaN/inf: a failed trial)."""
+        self._record(config, as_metric(kwargs.get(self._reward_attribute)))
+
+    def evaluation_failed(self, config: dict, **kwargs: Any) -> None:
+        """Tell the strategy that ``config`` failed."""
+        self._record(config, None)
+
+    def _record(self, config: Mapping, value: float | None) -> None:
+        assert self.strategy.space is not None
+        tunable = {k: config[k] for k in self.strategy.space.names if k in config}
+        self.strategy.space.check(tunable)  # raises SearchSpaceError naming a bad/missing parameter
+        full = {k: config.get(k, self._params_static.get(k)) for k in self._params_order}
+        self._add_result(full, self._reward_while_pending() if value is None else value)
+        self.strategy.tell(tunable, value)
+
+    def __reduce__(self):
+        # The subclasses are made at run time: pickle by registry name rather than by class path.
+        return _new_searcher, (self.algorithm,), self.__dict__
+
+
+def _new_searcher(algorithm: str) -> StrategySearcher:
+    cls = searcher_class(algorithm)
+    return cls.__new__(cls)
+
+
+@functools.cache
+def _searcher_class(name: str) -> type[StrategySearcher]:
+    info = registry.get(name, "tuner")
+    title = "".join(part.capitalize() for part in str(info.autogluon_name).split("_"))
+    return type(f"{title}Searcher", (StrategySearcher,), {
+        "algorithm": info.name, "__module__": __name__,
+        "__doc__": f"AutoGluon searcher '{info.autogluon_name}': {info.summary}"})
+
+
+def searcher_class(name: str) -> type[StrategySearcher]:
+    """The searcher class of a registered strategy (our, NNI or AutoGluon name); always the same class.
+
+    Example::
+
+        >>> searcher_class("nasp_random").__name__
+        'NaspRandomSearcher'
+    """
+    info = registry.get(name, "tuner")
+    if not info.autogluon_name:
+        raise ValueError(f"strategy {info.name!r} has no AutoGluon searcher name")
+    return _searcher_class(info.name)
+
+
+def register_searchers() -> list[str]:
+    """Make every registered strategy with an AutoGluon name usable as ``searcher=<name>``.
+
+    Adds the names to AutoGluon's ``SEARCHER_CONFIGS`` (idempotent; raises ValueError if a name is
+    already taken by some other searcher) and returns them, sorted.
+
+    Example::
+
+        >>> register_searchers()
+        ['nasp_grid', 'nasp_random']
+    """
+    # importlib: the package attribute ``searcher_factory`` is the function, not the module.
+    factory = importlib.import_module("autogluon.core.searcher.searcher_factory")
+    names = []
+    for info in registry.algorithms("tuner"):
+        if not info.autogluon_name:
+            continue
+        cls = searcher_class(info.name)
+        current = factory.SEARCHER_CONFIGS.get(info.autogluon_name, {}).get("searcher_cls", cls)
+        if current is not cls:
+            raise ValueError(f"AutoGluon searcher name {info.autogluon_name!r} is already used by {current!r}")
+        factory.SEARCHER_CONFIGS[info.autogluon_name] = {"searcher_cls": cls}
+        names.append(info.autogluon_name)
+    return sorted(names)

@@ -1,0 +1,262 @@
+"""NNI adapter: every registered strategy as an NNI ``Tuner``, every early stopper as an ``Assessor``.
+
+The classes are generated from the registry (``RandomTuner``, ``GridTuner``, ``MedianStopAssessor``...)
+with a ``ClassArgsValidator`` each; ``nni_meta.yml`` beside this file lists them for
+``nnictl algo register --meta`` so a YAML config can say::
+
+    tuner:
+      name: NaspRandom
+      classArgs: {optimize_mode: maximize, seed: 0}
+
+What this adapter adds over a plain wrapper:
+
+* NNI 3.0 strips ``//`` and ``#`` "comments" when it parses its own JSON messages, which corrupts
+  parameter values containing them; importing this module parses with comments kept
+  (:func:`keep_comments`).
+* resume: the strategy is checkpointed after every change into NNI's checkpoint directory and
+  restored by ``nnictl resume`` (NNI itself never calls ``save_checkpoint``); finished trials that
+  NNI re-imports are folded in without being proposed again.
+* NaN, missing or malformed metrics and failed trials are told to the strategy as failures and
+  logged with the trial's parameter id; they never crash the dispatcher.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import threading
+from functools import wraps
+from typing import Any, ClassVar
+
+import nni
+from nni.assessor import AssessResult, Assessor
+from nni.tuner import Tuner
+from nni.utils import ClassArgsValidator
+
+from nas_plugins.space import Space, config_key
+from nas_plugins.strategy import EarlyStopper, SpaceExhausted, Strategy, as_metric
+
+from .. import registry
+from .nni_compat import keep_comments
+
+__all__ = ["extract_metric", "build_options", "nni_meta", "StrategyTuner",
+           "StopperAssessor", "AlgorithmArgsValidator"]
+
+_logger = logging.getLogger("nas_plugins.nni")
+_MODES = {"maximize": "max", "minimize": "min"}
+
+
+keep_comments()
+
+
+def extract_metric(value: Any) -> float | None:
+    """NNI metric -> float, or None for NaN/missing/non-numeric (a dict uses its ``default`` key)."""
+    if isinstance(value, dict):
+        value = value.get("default")
+    return as_metric(value)
+
+
+def build_options(algorithm: str, class_args: dict | None) -> dict:
+    """Translate NNI ``classArgs`` into our options, raising ValueError naming a bad one.
+
+    ``optimize_mode`` (maximize/minimize) becomes ``mode``; every other key must be an option of
+    the algorithm, and the algorithm's constructor checks the values.
+    """
+    info = registry.get(algorithm)
+    options = dict(class_args or {})
+    accepted = ["optimize_mode" if n == "mode" else n for n in registry.option_names(info.cls)]
+    for key in options:
+        if key not in accepted:
+            raise ValueError(f"{info.nni_name} classArgs: unknown option {key!r}; accepted: {', '.join(accepted)}")
+    if "optimize_mode" in options:
+        mode = options.pop("optimize_mode")
+        if mode not in _MODES:
+            raise ValueError(f"{info.nni_name}: optimize_mode must be 'maximize' or 'minimize', got {mode!r}")
+        options["mode"] = _MODES[mode]
+    try:
+        info.cls(**options) if info.kind == "assessor" else info.cls(None, **options)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{info.nni_name} classArgs: {exc}") from None
+    return options
+
+
+class AlgorithmArgsValidator(ClassArgsValidator):
+    """Validates ``classArgs`` for one registered algorithm (see :func:`build_options`)."""
+    algorithm: ClassVar[str] = ""
+
+    def validate_class_args(self, **kwargs: Any) -> None:
+        build_options(self.algorithm, kwargs)
+
+
+def _locked(method):
+    """NNI calls tuner methods from two threads (``trial_end`` comes on the assessor queue)."""
+    @wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
+class StrategyTuner(Tuner):
+    """An NNI tuner driving one registered :class:`~nas_plugins.strategy.Strategy`."""
+    algorithm: ClassVar[str] = ""
+    _CHECKPOINT = "nas_plugins_tuner.pkl"
+
+    def __init__(self, **class_args: Any):
+        self.strategy: Strategy = registry.create(self.algorithm, None, **build_options(self.algorithm, class_args))
+        self._params: dict[int, dict] = {}      # parameter_id -> proposed config
+        self._told: set[int] = set()            # parameter ids whose result the strategy has
+        self._imported: set[str] = set()        # config keys received through import_data
+        self._lock = threading.RLock()
+
+    # -- search space ---------------------------------------------------------------------------
+    @_locked
+    def update_search_space(self, search_space: dict) -> None:
+        self.strategy.set_space(Space.from_nni(search_space))
+        self._save()
+
+    # -- proposals ------------------------------------------------------------------------------
+    @_locked
+    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict:
+        try:
+            config = self.strategy.ask()
+        except SpaceExhausted as exc:
+            _logger.info("%s: %s; no more trials", type(self).__name__, exc)
+            raise nni.NoMoreTrialError(str(exc)) from None
+        self._params[parameter_id] = config
+        self._save()
+        return config
+
+    # -- results --------------------------------------------------------------------------------
+    @_locked
+    def receive_trial_result(self, parameter_id: int, parameters: dict, value: Any, **kwargs: Any) -> None:
+        metric = extract_metric(value)
+        if metric is None:
+            _logger.warning("trial with parameter_id %s reported %r: not a finite number; recorded as failed",
+                            parameter_id, value)
+        self._tell(parameter_id, parameters, metric)
+
+    @_locked
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        if parameter_id in self._told or parameter_id not in self._params:
+            return
+        reason = "failed" if not success else "ended without a final result"
+        _logger.warning("trial with parameter_id %s %s; recorded as failed", parameter_id, reason)
+        self._tell(parameter_id, self._params[parameter_id], None)
+
+    @_locked
+    def import_data(self, data: list[dict]) -> None:
+        """Fold in finished trials (``nnictl experiment import`` and ``nnictl resume``)."""
+        space = self.strategy.space
+        for entry in data:
+            config = entry.get("parameter")
+            if not isinstance(config, dict) or (space is not None and not space.contains(config)):
+                _logger.warning("import_data: skipping %r, not a configuration of the search space", config)
+                continue
+            key = config_key(config)
+            if key in self._imported or key in self._told_keys():
+                continue
+            self._imported.add(key)
+            self.strategy.tell(config, extract_metric(entry.get("value")))
+        self._save()
+
+    def _told_keys(self) -> set[str]:
+        return {config_key(self._params[i]) for i in self._told}
+
+    def _tell(self, parameter_id: int, config: dict, metric: float | None) -> None:
+        self.strategy.tell(config, metric)
+        self._told.add(parameter_id)
+        self._params.setdefault(parameter_id, config)
+        self._save()
+
+    # -- checkpoint -----------------------------------------------------------------------------
+    def _checkpoint_file(self) -> str | None:
+        path = self.get_checkpoint_path()
+        return os.path.join(path, self._CHECKPOINT) if path else None
+
+    def _save(self) -> None:
+        path = self._checkpoint_file()
+        if path is None:
+            return
+        state = {"strategy": self.strategy, "imported": self._imported | self._told_keys()}
+        with open(path + ".tmp", "wb") as f:
+            pickle.dump(state, f)
+        os.replace(path + ".tmp", path)
+
+    @_locked
+    def save_checkpoint(self) -> None:
+        self._save()
+
+    @_locked
+    def load_checkpoint(self) -> None:
+        path = self._checkpoint_file()
+        if path is None or not os.path.exists(path):
+            return
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        self.strategy, self._imported = state["strategy"], state["imported"]
+        # The strategy remembers every configuration it proposed or was told, so nothing is
+        # proposed again. Parameter ids are not kept: NNI restarts them at 0 when no trial was in
+        # flight, and reports the results of re-run trials through import_data.
+        _logger.info("restored %s with %d results", type(self.strategy).__name__, len(self.strategy.history))
+
+
+class StopperAssessor(Assessor):
+    """An NNI assessor driving one registered :class:`~nas_plugins.strategy.EarlyStopper`."""
+    algorithm: ClassVar[str] = ""
+
+    def __init__(self, **class_args: Any):
+        self.stopper: EarlyStopper = registry.create(self.algorithm, **build_options(self.algorithm, class_args))
+        self._curves: dict[str, list] = {}
+
+    def assess_trial(self, trial_job_id: str, trial_history: list) -> AssessResult:
+        curve = [extract_metric(v) for v in trial_history]
+        self._curves[trial_job_id] = curve
+        try:
+            stop = self.stopper.should_stop(trial_job_id, curve)
+        except Exception:  # an assessor bug must not take the dispatcher down
+            _logger.exception("%s failed on trial %s; letting it run", type(self.stopper).__name__, trial_job_id)
+            return AssessResult.Good
+        if stop:
+            _logger.info("%s: stopping trial %s after %d reports (curve %s)", type(self.stopper).__name__,
+                         trial_job_id, len(curve), curve)
+            return AssessResult.Bad
+        return AssessResult.Good
+
+    def trial_end(self, trial_job_id: str, success: bool) -> None:
+        self.stopper.complete(trial_job_id, self._curves.pop(trial_job_id, []), success)
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[_\W]+", name) if part)
+
+
+def _generate_classes() -> dict[str, dict[str, type]]:
+    """One adapter class and one validator per registered algorithm, exported from this module."""
+    made: dict[str, dict[str, type]] = {}
+    for info in registry.algorithms():
+        base = StrategyTuner if info.kind == "tuner" else StopperAssessor
+        stem = _camel(info.name)
+        attrs = {"algorithm": info.name, "__module__": __name__, "__doc__": f"NNI {info.kind} {info.nni_name}: {info.summary}"}
+        adapter = type(stem + ("Tuner" if info.kind == "tuner" else "Assessor"), (base,), attrs)
+        validator = type(stem + "ClassArgsValidator", (AlgorithmArgsValidator,),
+                         {"algorithm": info.name, "__module__": __name__})
+        globals()[adapter.__name__] = adapter
+        globals()[validator.__name__] = validator
+        made[info.name] = {"class": adapter, "validator": validator}
+    return made
+
+
+ADAPTERS = _generate_classes()
+
+
+def nni_meta() -> dict:
+    """The ``nnictl algo register --meta`` document for every registered algorithm."""
+    algos = []
+    for info in registry.algorithms():
+        classes = ADAPTERS[info.name]
+        algos.append({"algoType": info.kind, "builtinName": info.nni_name,
+                      "className": f"{__name__}.{classes['class'].__name__}",
+                      "classArgsValidator": f"{__name__}.{classes['validator'].__name__}"})
+    return {"algorithms": algos}

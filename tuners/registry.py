@@ -1,0 +1,113 @@
+"""Registry of named algorithms: one entry per strategy or early stopper.
+
+Each entry knows its NNI builtin name and (for strategies) its AutoGluon searcher name, so
+the host adapters and ``nas-plugins list --json`` are generated from one place.
+
+Example::
+
+    >>> from tuners import registry
+    >>> registry.get("NaspRandom").name       # NNI, AutoGluon and our own names all resolve
+    'random'
+    >>> strategy = registry.create("random", seed=0)
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+__all__ = ["AlgorithmInfo", "UnknownAlgorithmError", "register", "get", "algorithms", "create",
+           "check_options"]
+
+Kind = Literal["tuner", "assessor"]
+
+
+class UnknownAlgorithmError(KeyError):
+    """An algorithm name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    name: str                      # our canonical name, e.g. "random"
+    kind: Kind                     # "tuner" (a Strategy) or "assessor" (an EarlyStopper)
+    cls: type
+    nni_name: str                  # the name an NNI YAML config uses
+    autogluon_name: str | None     # the AutoGluon searcher name, if any
+    summary: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "nni_name": self.nni_name,
+                "autogluon_name": self.autogluon_name, "summary": self.summary,
+                "options": option_names(self.cls)}
+
+
+_REGISTRY: dict[str, AlgorithmInfo] = {}
+
+
+def register(name: str, kind: Kind, nni_name: str, autogluon_name: str | None = None) -> Callable[[type], type]:
+    """Class decorator adding a strategy/early stopper to the registry."""
+    def wrap(cls: type) -> type:
+        summary = (inspect.getdoc(cls) or "").strip().splitlines()[0] if cls.__doc__ else ""
+        info = AlgorithmInfo(name, kind, cls, nni_name, autogluon_name, summary)
+        for key in filter(None, (name, nni_name, autogluon_name)):
+            other = _lookup(key)
+            if other is not None and other.cls is not cls:
+                raise ValueError(f"algorithm name {key!r} is already used by {other.name!r}")
+        _REGISTRY[name] = info
+        cls.name = name
+        return cls
+    return wrap
+
+
+def _lookup(name: str) -> AlgorithmInfo | None:
+    key = name.lower()
+    for info in _REGISTRY.values():
+        if key in {info.name.lower(), info.nni_name.lower(), (info.autogluon_name or "").lower()}:
+            return info
+    return None
+
+
+def _load() -> None:
+    import tuners  # noqa: F401  (importing the package registers every built-in algorithm)
+
+
+def get(name: str, kind: Kind | None = None) -> AlgorithmInfo:
+    """Look up by our name, NNI name or AutoGluon name (case-insensitive)."""
+    _load()
+    info = _lookup(str(name))
+    if info is None or (kind is not None and info.kind != kind):
+        known = ", ".join(sorted(i.name for i in _REGISTRY.values() if kind in (None, i.kind)))
+        what = f"{kind} " if kind else ""
+        raise UnknownAlgorithmError(f"unknown {what}algorithm {name!r}; registered: {known}")
+    return info
+
+
+def algorithms(kind: Kind | None = None) -> list[AlgorithmInfo]:
+    _load()
+    return [i for i in _REGISTRY.values() if kind in (None, i.kind)]
+
+
+def option_names(cls: type) -> list[str]:
+    """The keyword options ``cls`` accepts (besides the search space)."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def check_options(cls: type, options: dict) -> None:
+    """Raise ValueError naming any option ``cls`` does not accept."""
+    allowed = option_names(cls)
+    for key in options:
+        if key not in allowed:
+            raise ValueError(f"unknown option {key!r} for {cls.name!r}; accepted: {', '.join(allowed)}")
+
+
+def create(name: str, space=None, **options):
+    """Instantiate a registered algorithm with validated options."""
+    info = get(name)
+    check_options(info.cls, options)
+    if info.kind == "tuner":
+        return info.cls(space, **options)
+    return info.cls(**options)
