@@ -406,13 +406,17 @@ def _param_from_nni(path: str, name: str, spec: Any) -> Param:
     if extra:
         raise _fail(path, f"unexpected key {extra[0]!r}")
     type_, value = spec["_type"], spec["_value"]
-    if type_ not in _ARITY:
+    if not isinstance(type_, str) or type_ not in _ARITY:
         raise _fail(path, f"unknown _type {type_!r}; known types: {', '.join(NNI_TYPES)}")
     if not isinstance(value, (list, tuple)):
         raise _fail(path, f"{type_} needs a list as _value, got {value!r}")
-    _check_json(path, list(value))
     if type_ == "choice":
+        # Nested options are checked parameter by parameter, so errors name e.g. 'op/conv/k'.
+        for option in value:
+            if not (isinstance(option, Mapping) and "_name" in option):
+                _check_json(path, option)
         return _choice_from_nni(path, name, list(value))
+    _check_json(path, list(value))
     arity = _ARITY[type_]
     if len(value) != arity:
         expected = "[low, high, q]" if type_.startswith("q") else (
@@ -454,6 +458,7 @@ def _choice_from_nni(path: str, name: str, options: list) -> Choice:
         return Choice(name, tuple(options))
     labels = [o["_name"] for o in options]
     for label in labels:
+        _check_json(path, label)
         if not isinstance(label, (str, int, float)) or isinstance(label, bool):
             raise _fail(path, f"nested choice '_name' must be a string or number, got {label!r}")
         if labels.count(label) > 1:

@@ -46,6 +46,12 @@ def _check_mode(mode: str) -> Mode:
     return mode  # type: ignore[return-value]
 
 
+def _check_seed(seed: Any) -> int | None:
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or null, got {seed!r}")
+    return seed
+
+
 @dataclass(frozen=True)
 class Observation:
     """A finished trial as the strategy saw it; ``value`` is None for a failed trial."""
@@ -64,7 +70,7 @@ class Strategy(ABC):
     name: ClassVar[str] = ""
 
     def __init__(self, space: Space | None = None, *, seed: int | None = None, mode: Mode = "max"):
-        self.seed = seed
+        self.seed = _check_seed(seed)
         self.mode = _check_mode(mode)
         self.rng = np.random.default_rng(seed)
         self.space: Space | None = None
@@ -132,7 +138,7 @@ class EarlyStopper(ABC):
 
     def __init__(self, *, mode: Mode = "max", seed: int | None = None):
         self.mode = _check_mode(mode)
-        self.seed = seed
+        self.seed = _check_seed(seed)
         self.rng = np.random.default_rng(seed)
 
     @abstractmethod

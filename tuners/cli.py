@@ -64,7 +64,8 @@ def _demo(args: argparse.Namespace) -> int:
     done = [r for r in records if r.final is not None]
     print(f"\nexperiment {exp.id}: {status}, {len(records)} trials "
           f"({sum(r.status == 'SUCCEEDED' for r in records)} succeeded, "
-          f"{sum(r.status == 'EARLY_STOPPED' for r in records)} early-stopped) in {elapsed:.0f} s")
+          f"{sum(r.status in ('EARLY_STOPPED', 'USER_CANCELED') for r in records)} stopped early by the assessor)"
+          f" in {elapsed:.0f} s")
     if done:
         best = max(done, key=lambda r: r.final)
         print(f"best: trial {best.trial_job_id}, validation accuracy {best.final:.4f}")
@@ -81,7 +82,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\nThe experiment is stopped and saved. Reopen it in NNI's web UI with:\n"
               f"  .venv/bin/nnictl view {exp.id} --port {port}    # then open http://127.0.0.1:{port}\n"
               f"  .venv/bin/nnictl stop {exp.id}                   # when done viewing")
-    return 0 if status in ("DONE", "NO_MORE_TRIAL") and done else 1
+    return 0 if status in ("DONE", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and done else 1
 
 
 def main(argv: list[str] | None = None) -> int:

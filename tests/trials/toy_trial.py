@@ -1,24 +1,25 @@
-"""A fast trial for adapter tests: the score is a known function of the parameters.
+"""A fast trial for adapter tests: its score is a known function of the parameters.
 
-Behaviour switches (through the parameter ``mode`` when present): ``nan`` reports NaN through
-NNI directly, ``fail`` exits non-zero, ``silent`` reports nothing, ``text`` reports a string.
+``mode`` (a parameter) switches behaviour: ``ok`` reports normally, ``nan`` reports NaN through
+NNI directly, ``text`` reports a string, ``fail`` exits non-zero, ``silent`` reports nothing.
+``curve`` = ``bad`` makes the intermediate curve clearly worse than the others.
 """
 import math
 import sys
 import time
 
+from toy_objective import score  # noqa: E402  (sys.path[0] is this folder)
+
 from trial_templates.report import start
 
-trial = start(defaults={"x": 0.5, "steps": 3, "mode": "ok"})
+trial = start(defaults={"x": 0.5, "steps": 3, "mode": "ok", "curve": "good", "sleep": 0.3})
 cfg = trial.config
-x = float(cfg.get("x", 0.5))
-score = 1.0 - (x - 0.3) ** 2 + 0.01 * len(str(cfg.get("label", "")))
-mode = cfg.get("mode", "ok")
-if isinstance(mode, dict):          # nested choice: {"_name": ..., ...}
-    mode = mode["_name"]
-for step in range(int(cfg.get("steps", 3))):
-    trial.report(score * (step + 1) / 4)
-    time.sleep(float(cfg.get("sleep", 0.2)))
+value = score(cfg)
+mode = cfg["mode"]["_name"] if isinstance(cfg["mode"], dict) else cfg["mode"]
+for step in range(int(cfg["steps"])):
+    factor = 0.1 if cfg["curve"] == "bad" else 1.0
+    trial.report(factor * value * (step + 1) / int(cfg["steps"]))
+    time.sleep(float(cfg["sleep"]))
 if mode == "fail":
     sys.exit(3)
 if mode == "silent":
@@ -27,4 +28,4 @@ if mode in ("nan", "text"):
     import nni
     nni.report_final_result(math.nan if mode == "nan" else "not a number")
     sys.exit(0)
-trial.final(score)
+trial.final(value)

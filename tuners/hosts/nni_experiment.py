@@ -30,7 +30,9 @@ from .nni_host import build_options, extract_metric
 __all__ = ["TrialRecord", "load_config", "validate_config", "collect_trials", "wait", "run", "free_port",
            "format_table"]
 
-FINISHED = {"DONE", "STOPPED", "ERROR", "NO_MORE_TRIAL"}
+# NO_MORE_TRIAL: the trial budget is used up; TUNER_NO_MORE_TRIAL: the tuner raised
+# NoMoreTrialError (a finite space is exhausted) -- NNI then idles rather than turning DONE.
+FINISHED = {"DONE", "STOPPED", "ERROR", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL"}
 
 
 @dataclass
@@ -55,6 +57,7 @@ def validate_config(config: ExperimentConfig) -> list[str]:
     NNI 3.0 does not call ``ClassArgsValidator``s for v2 configs, so this runs them up front.
     """
     problems = []
+    config = config.canonical_copy()  # loads searchSpaceFile; raises on NNI's own config errors
     for section in ("tuner", "assessor"):
         algo = getattr(config, section, None)
         if algo is None or not getattr(algo, "name", None):
@@ -85,24 +88,34 @@ def collect_trials(exp: Experiment) -> list[TrialRecord]:
 
     NNI 3.0's local training service hands parameter sets to trials in the order the trials ask
     for them, so the manager's trial -> parameters record (which ``export_data`` uses) can be
-    swapped. A trial's metrics carry the ``parameter_id`` it actually received: pair by that.
+    swapped between trials started together. A trial's metrics carry the ``parameter_id`` it
+    actually received: pair by that. Parameter ids (and sequence ids) restart at 0 after
+    ``nnictl resume``, so an id resolves to the parameter set of that id whose trial started
+    closest in time (swaps happen between trials started milliseconds apart).
     """
-    jobs = exp.list_trial_jobs()
+    jobs = sorted(exp.list_trial_jobs(), key=lambda j: (j.startTime or math.inf, j.sequenceId))
     metrics = exp.get_job_metrics()
-    params = {hp.parameter_id: hp.parameters for job in jobs for hp in job.hyperParameters}
+    by_id: dict[int, list[tuple[int, dict]]] = {}
+    for job in jobs:
+        for hp in job.hyperParameters:
+            by_id.setdefault(hp.parameter_id, []).append((job.startTime or 0, hp.parameters))
     records = []
     for job in jobs:
         mine = metrics.get(job.trialJobId, [])
+        own = job.hyperParameters[0] if job.hyperParameters else None
         reported = {int(m.parameterId) for m in mine if m.parameterId not in (None, "")}
-        if len(reported) == 1:
-            pid = reported.pop()
-        else:  # no metric reported: the manager's record is all there is
-            pid = job.hyperParameters[0].parameter_id if job.hyperParameters else None
+        pid = reported.pop() if len(reported) == 1 else (own.parameter_id if own else None)
+        if own is not None and own.parameter_id == pid:
+            parameters = own.parameters
+        else:
+            candidates = by_id.get(pid, [])  # type: ignore[arg-type]
+            started = job.startTime or 0
+            parameters = min(candidates, key=lambda c: abs(c[0] - started))[1] if candidates else {}
         finals = [extract_metric(m.data) for m in mine if m.type == "FINAL"]
         steps = sorted((m for m in mine if m.type == "PERIODICAL"), key=lambda m: m.sequence)
-        records.append(TrialRecord(job.trialJobId, job.sequenceId, job.status, pid, params.get(pid, {}),
+        records.append(TrialRecord(job.trialJobId, job.sequenceId, job.status, pid, parameters,
                                    finals[-1] if finals else None, [extract_metric(m.data) for m in steps]))
-    return sorted(records, key=lambda r: r.sequence)
+    return records
 
 
 def wait(exp: Experiment, timeout: float, poll: float = 1.0) -> str:

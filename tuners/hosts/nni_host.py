@@ -34,11 +34,11 @@ from nni.assessor import AssessResult, Assessor
 from nni.tuner import Tuner
 from nni.utils import ClassArgsValidator
 
-from nas_plugins.space import Space, config_key
+from nas_plugins.space import SearchSpaceError, Space, config_key
 from nas_plugins.strategy import EarlyStopper, SpaceExhausted, Strategy, as_metric
 
 from .. import registry
-from .nni_compat import keep_comments
+from .nni_compat import keep_comments, report_to_manager
 
 __all__ = ["extract_metric", "build_options", "nni_meta", "StrategyTuner",
            "StopperAssessor", "AlgorithmArgsValidator"]
@@ -81,6 +81,22 @@ def build_options(algorithm: str, class_args: dict | None) -> dict:
     return options
 
 
+def _options_or_error(algorithm: str, class_args: dict) -> tuple[dict, str | None]:
+    """Options, or defaults plus the error: raising here would leave the experiment hanging."""
+    try:
+        return build_options(algorithm, class_args), None
+    except ValueError as exc:
+        _logger.error("%s", exc)
+        return {}, str(exc)
+
+
+def _fail_experiment(message: str) -> None:
+    """Turn the experiment to ERROR with ``message`` (see ``report_to_manager``) and stop."""
+    _logger.error("%s", message)
+    report_to_manager(message)
+    raise ValueError(message)
+
+
 class AlgorithmArgsValidator(ClassArgsValidator):
     """Validates ``classArgs`` for one registered algorithm (see :func:`build_options`)."""
     algorithm: ClassVar[str] = ""
@@ -104,7 +120,8 @@ class StrategyTuner(Tuner):
     _CHECKPOINT = "nas_plugins_tuner.pkl"
 
     def __init__(self, **class_args: Any):
-        self.strategy: Strategy = registry.create(self.algorithm, None, **build_options(self.algorithm, class_args))
+        options, self._fatal = _options_or_error(self.algorithm, class_args)
+        self.strategy: Strategy = registry.create(self.algorithm, None, **options)
         self._params: dict[int, dict] = {}      # parameter_id -> proposed config
         self._told: set[int] = set()            # parameter ids whose result the strategy has
         self._imported: set[str] = set()        # config keys received through import_data
@@ -113,7 +130,13 @@ class StrategyTuner(Tuner):
     # -- search space ---------------------------------------------------------------------------
     @_locked
     def update_search_space(self, search_space: dict) -> None:
-        self.strategy.set_space(Space.from_nni(search_space))
+        if self._fatal is None:
+            try:
+                self.strategy.set_space(Space.from_nni(search_space))
+            except SearchSpaceError as exc:
+                self._fatal = str(exc)
+        if self._fatal is not None:
+            _fail_experiment(self._fatal)
         self._save()
 
     # -- proposals ------------------------------------------------------------------------------
@@ -207,10 +230,13 @@ class StopperAssessor(Assessor):
     algorithm: ClassVar[str] = ""
 
     def __init__(self, **class_args: Any):
-        self.stopper: EarlyStopper = registry.create(self.algorithm, **build_options(self.algorithm, class_args))
+        options, self._fatal = _options_or_error(self.algorithm, class_args)
+        self.stopper: EarlyStopper = registry.create(self.algorithm, **options)
         self._curves: dict[str, list] = {}
 
     def assess_trial(self, trial_job_id: str, trial_history: list) -> AssessResult:
+        if self._fatal is not None:
+            _fail_experiment(self._fatal)
         curve = [extract_metric(v) for v in trial_history]
         self._curves[trial_job_id] = curve
         try:

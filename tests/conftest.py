@@ -1,0 +1,44 @@
+"""Shared fixtures: real NNI experiments on free ports, each in its own working directory."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOY_TRIAL = ROOT / "tests" / "trials" / "toy_trial.py"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests" / "trials"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nni_ready():
+    """Trials call ``python``: put this interpreter first on PATH. Register our algorithms with NNI
+    (what `make install` does) when a bare `pytest` runs before it."""
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    from nni.tools.package_utils.config_manager import get_algo_meta
+    if get_algo_meta("NaspRandom") is None:
+        subprocess.run([str(BIN / "nnictl"), "algo", "register", "--meta",
+                        str(ROOT / "tuners" / "hosts" / "nni_meta.yml")], check=True)
+
+
+def nni_config(tmp_path: Path, search_space: dict, *, tuner: str, tuner_args: dict | None = None,
+               assessor: str | None = None, assessor_args: dict | None = None, trials: int = 4,
+               concurrency: int = 2):
+    """An ExperimentConfig running the toy trial under ``tmp_path``."""
+    from nni.experiment import AlgorithmConfig, ExperimentConfig
+    config = ExperimentConfig("local")
+    config.search_space = search_space
+    config.trial_command = f"python {TOY_TRIAL}"
+    config.trial_code_directory = str(ROOT)
+    config.trial_concurrency = concurrency
+    config.max_trial_number = trials
+    config.max_experiment_duration = "5m"
+    config.tuner = AlgorithmConfig(name=tuner, class_args=tuner_args or {})
+    if assessor:
+        config.assessor = AlgorithmConfig(name=assessor, class_args=assessor_args or {})
+    config.experiment_working_directory = str(tmp_path / "nni")
+    return config

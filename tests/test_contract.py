@@ -1,0 +1,362 @@
+"""The ask/tell and early-stopping contracts, checked on EVERY registered algorithm.
+
+New strategies and early stoppers are covered automatically through the registry. An algorithm that is
+deterministic by default can name, in SEEDED_OPTIONS / ACTIVE_OPTIONS, the options that make its seed
+(or its stopping rule) matter for the tests that need it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+import tuners
+from nas_plugins.space import Space, config_key
+from nas_plugins.strategy import EarlyStopper, SpaceExhausted, Strategy
+from tuners import registry
+
+TUNERS = [a.name for a in tuners.algorithms("tuner")]
+ASSESSORS = [a.name for a in tuners.algorithms("assessor")]
+
+# Options under which a tuner's proposals depend on its seed (grid is seed-free unless shuffled).
+SEEDED_OPTIONS: dict[str, dict] = {"grid": {"shuffle": True}}
+# Options under which an assessor actually judges short curves early.
+ACTIVE_OPTIONS: dict[str, dict] = {"median_stop": {"start_step": 1, "min_completed": 1}}
+
+
+def spec(type_: str, *value) -> dict:
+    return {"_type": type_, "_value": list(value)}
+
+
+SPACES = {
+    "continuous": {"lr": spec("loguniform", 1e-5, 1e-1), "momentum": spec("uniform", 0, 0.99),
+                   "units": spec("quniform", 16, 256, 16), "wd": spec("qloguniform", 1e-6, 1e-2, 1e-6),
+                   "layers": spec("randint", 1, 5), "act": spec("choice", "relu", "tanh", None),
+                   "init": spec("normal", 0, 1), "scale": spec("qlognormal", 0, 1, 0.5)},
+    "finite": {"act": spec("choice", "relu", "tanh", "gelu"), "layers": spec("randint", 1, 3),
+               "dropout": spec("quniform", 0, 0.5, 0.25)},
+    "nested_finite": {"op": spec("choice",
+                                 {"_name": "conv", "k": spec("choice", 3, 5), "d": spec("randint", 1, 3)},
+                                 {"_name": "pool", "kind": spec("choice", "max", "avg")},
+                                 {"_name": "skip"}),
+                      "bias": spec("choice", True, False)},
+    "nested_mixed": {"lr": spec("loguniform", 1e-4, 1e-1),
+                     "op": spec("choice",
+                                {"_name": "conv", "k": spec("randint", 1, 4),
+                                 "act": spec("choice", {"_name": "relu"},
+                                             {"_name": "leaky", "slope": spec("uniform", 0.01, 0.3)})},
+                                {"_name": "skip"})},
+}
+FINITE = ["finite", "nested_finite"]
+CONTINUOUS = ["continuous", "nested_mixed"]
+FINITE_SIZES = {"finite": 3 * 2 * 3, "nested_finite": (2 * 2 + 2 + 1) * 2}
+
+
+def space_of(name: str) -> Space:
+    return Space.from_nni(SPACES[name])
+
+
+def make(tuner: str, space_name: str, **options) -> Strategy:
+    return registry.create(tuner, space_of(space_name), **options)
+
+
+def objective(config: dict) -> float:
+    """A deterministic value for a configuration."""
+    return (int(config_key(config).encode().hex(), 16) % 10007) / 10007
+
+
+def ask_tell(strategy: Strategy, n: int) -> list[dict]:
+    out = []
+    for _ in range(n):
+        config = strategy.ask()
+        strategy.tell(config, objective(config))
+        out.append(config)
+    return out
+
+
+def exhaust(strategy: Strategy, limit: int = 10_000) -> list[dict]:
+    out = []
+    while True:
+        try:
+            out.append(strategy.ask())
+        except SpaceExhausted:
+            return out
+        assert len(out) <= limit, "never exhausted"
+
+
+def keys(configs) -> list[str]:
+    return [config_key(c) for c in configs]
+
+
+def test_registry_lists_algorithms():
+    assert {"grid", "random"} <= set(TUNERS)
+    assert "median_stop" in ASSESSORS
+    assert not set(TUNERS) & set(ASSESSORS)
+
+
+def test_finite_sizes():
+    for name, size in FINITE_SIZES.items():
+        assert space_of(name).size == size
+
+
+# ============================================================================= tuners
+
+@pytest.mark.parametrize("space_name", list(SPACES))
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_is_a_strategy(tuner, space_name):
+    strategy = make(tuner, space_name)
+    assert isinstance(strategy, Strategy)
+    assert isinstance(strategy, registry.get(tuner).cls)
+    assert strategy.name == tuner
+
+
+@pytest.mark.parametrize("space_name", list(SPACES))
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_proposals_lie_in_space(tuner, space_name):
+    space = space_of(space_name)
+    strategy = make(tuner, space_name, seed=0)
+    n = min(40, FINITE_SIZES.get(space_name, 40))
+    for i in range(n):
+        config = strategy.ask()
+        assert space.check(config) is True
+        assert json.loads(json.dumps(config, allow_nan=False)) == config   # what NNI sends a trial
+        strategy.tell(config, None if i % 7 == 3 else objective(config))
+    assert len(strategy.history) == n
+
+
+@pytest.mark.parametrize("space_name", list(SPACES))
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_same_seed_same_proposals(tuner, space_name):
+    options = SEEDED_OPTIONS.get(tuner, {})
+    first = ask_tell(make(tuner, space_name, seed=7, **options), 10)
+    second = ask_tell(make(tuner, space_name, seed=7, **options), 10)
+    assert first == second
+
+
+@pytest.mark.parametrize("space_name", CONTINUOUS)
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_different_seed_different_proposals(tuner, space_name):
+    options = SEEDED_OPTIONS.get(tuner, {})
+    a = ask_tell(make(tuner, space_name, seed=0, **options), 10)
+    b = ask_tell(make(tuner, space_name, seed=1, **options), 10)
+    assert keys(a) != keys(b)
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_space_given_later(tuner):
+    strategy = registry.create(tuner, seed=3)
+    with pytest.raises(RuntimeError):
+        strategy.ask()
+    strategy.set_space(space_of("nested_mixed"))
+    assert space_of("nested_mixed").check(strategy.ask())
+    # Same proposals as when the space is given at construction.
+    late = registry.create(tuner, seed=3)
+    late.set_space(space_of("continuous"))
+    assert ask_tell(late, 5) == ask_tell(make(tuner, "continuous", seed=3), 5)
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_set_space_rejects_non_space(tuner):
+    with pytest.raises(TypeError):
+        registry.create(tuner).set_space(SPACES["finite"])
+
+
+FAILED_VALUES = [None, float("nan"), float("inf"), float("-inf"), "abc", {"default": 0.5}, [0.5], True, object()]
+
+
+@pytest.mark.parametrize("space_name", list(SPACES))
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_tell_foreign_and_failed_results(tuner, space_name):
+    space = space_of(space_name)
+    strategy = make(tuner, space_name, seed=0)
+    rng = np.random.default_rng(123)
+    foreign = [space.sample(rng) for _ in range(len(FAILED_VALUES))]
+    for config, value in zip(foreign, FAILED_VALUES):
+        strategy.tell(config, value)
+    assert strategy.best is None                     # nothing succeeded yet
+    assert [o.value for o in strategy.history] == [None] * len(FAILED_VALUES)
+    strategy.tell(space.sample(rng), 0.25)           # a foreign success
+    assert strategy.best is not None and strategy.best.value == 0.25
+    for config in ask_tell(strategy, 3):
+        assert space.check(config)
+        assert strategy.was_seen(config)
+    for config in foreign:
+        assert strategy.was_seen(config)
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_failed_proposal_results(tuner):
+    strategy = make(tuner, "nested_mixed", seed=0)
+    for value in FAILED_VALUES:
+        strategy.tell(strategy.ask(), value)
+    assert strategy.best is None
+    strategy.tell(strategy.ask(), 1)
+    assert strategy.best.value == 1.0
+
+
+@pytest.mark.parametrize("space_name", FINITE)
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_foreign_configs_never_proposed(tuner, space_name):
+    space = space_of(space_name)
+    strategy = make(tuner, space_name, seed=1)
+    rng = np.random.default_rng(5)
+    foreign = [space.sample(rng) for _ in range(6)]
+    for i, config in enumerate(foreign):
+        strategy.tell(config, None if i % 2 else 0.5)
+    foreign_keys = set(keys(foreign))
+    proposed = exhaust(strategy)
+    assert not foreign_keys & set(keys(proposed))
+    assert len(proposed) == len(set(keys(proposed))) == FINITE_SIZES[space_name] - len(foreign_keys)
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_foreign_config_with_float_integers_never_proposed(tuner):
+    # A result coming back through JSON may carry 2.0 for the randint value 2.
+    strategy = make(tuner, "finite", seed=0)
+    strategy.tell({"act": "tanh", "layers": 2.0, "dropout": 0.5}, 0.1)
+    proposed = exhaust(strategy)
+    assert {"act": "tanh", "layers": 2, "dropout": 0.5} not in proposed
+    assert len(proposed) == FINITE_SIZES["finite"] - 1
+
+
+@pytest.mark.parametrize("space_name", list(SPACES))
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_pickle_round_trip(tuner, space_name):
+    strategy = make(tuner, space_name, seed=11, **SEEDED_OPTIONS.get(tuner, {}))
+    ask_tell(strategy, 5)
+    copy = pickle.loads(pickle.dumps(strategy))
+    assert type(copy) is type(strategy)
+    assert copy.history == strategy.history
+    assert ask_tell(copy, 5) == ask_tell(strategy, 5)
+    assert copy.best == strategy.best
+
+
+@pytest.mark.parametrize("space_name", list(SPACES))
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_concurrent_asks_are_distinct(tuner, space_name):
+    strategy = make(tuner, space_name, seed=2)
+    pending = [strategy.ask() for _ in range(8)]
+    assert len(set(keys(pending))) == 8
+    for config in reversed(pending):                 # results may come back in any order
+        strategy.tell(config, objective(config))
+    more = [strategy.ask() for _ in range(4)]
+    assert not set(keys(more)) & set(keys(pending))
+    assert len(set(keys(more))) == 4
+
+
+@pytest.mark.parametrize("space_name", FINITE)
+@pytest.mark.parametrize("tuner", TUNERS)
+@pytest.mark.parametrize("tell", [False, True], ids=["ask-only", "ask-tell"])
+def test_finite_space_exhausts(tuner, space_name, tell):
+    space = space_of(space_name)
+    strategy = make(tuner, space_name, seed=4)
+    proposed = []
+    for _ in range(FINITE_SIZES[space_name]):
+        config = strategy.ask()
+        proposed.append(config)
+        if tell:
+            strategy.tell(config, objective(config))
+    everything = {config_key(space.grid_config(i, None)) for i in range(space.grid_size(None))}
+    assert sorted(keys(proposed)) == sorted(everything)     # each exactly once
+    for _ in range(2):
+        with pytest.raises(SpaceExhausted):
+            strategy.ask()
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_best_follows_mode(tuner, mode):
+    strategy = make(tuner, "continuous", seed=0, mode=mode)
+    for value in (3, None, -1, float("nan"), 2, 10, "x", 0.5):
+        strategy.tell(strategy.ask(), value)
+    assert strategy.best.value == (10 if mode == "max" else -1)
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+@pytest.mark.parametrize("options, word", [
+    ({"bogus": 1}, "bogus"), ({"Seed": 1}, "Seed"), ({"search_space": {}}, "search_space"),
+    ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"seed": "1"}, "seed"), ({"seed": True}, "seed"),
+    ({"mode": "median"}, "mode"), ({"mode": "MAX"}, "mode"), ({"mode": None}, "mode"),
+])
+def test_invalid_option(tuner, options, word):
+    with pytest.raises(ValueError) as info:
+        registry.create(tuner, space_of("finite"), **options)
+    assert word in str(info.value)
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_options_listed_are_accepted(tuner):
+    info = registry.get(tuner)
+    options = info.as_dict()["options"]
+    assert {"seed", "mode"} <= set(options)
+    registry.check_options(info.cls, {name: None for name in options})   # names only: no error
+
+
+# ============================================================================= assessors
+
+NAN, INF = float("nan"), float("inf")
+IRREGULAR_CURVES = [
+    [], [NAN], [None], [None, 0.5], [0.5, None], [NAN, NAN, NAN], [0.5], [0.7] * 10, [0.0] * 3, [-1.0] * 20,
+    [1e308, -1e308, 1e308], [INF, -INF, NAN], ["abc", {}, [1], 0.1], [True, False, 0.3], list(range(100)),
+    [None] * 8, [1e-320, 5e-324], np.array([0.1, 0.2, 0.3]), (0.4, 0.5), [np.float32(0.3), np.int64(2)],
+]
+
+
+def active_options(assessor: str) -> dict:
+    return ACTIVE_OPTIONS.get(assessor, {})
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+@pytest.mark.parametrize("options", ["default", "active"])
+@pytest.mark.parametrize("assessor", ASSESSORS)
+def test_should_stop_never_raises(assessor, options, mode):
+    kwargs = active_options(assessor) if options == "active" else {}
+    stopper = registry.create(assessor, mode=mode, **kwargs)
+    assert isinstance(stopper, EarlyStopper)
+    for curve in IRREGULAR_CURVES:            # nothing completed yet
+        assert type(stopper.should_stop("t", curve)) is bool
+    for i, curve in enumerate(IRREGULAR_CURVES):
+        stopper.complete(f"done{i}", curve, success=i % 3 != 0)
+    stopper.complete("done-again", [0.9, 0.8, 0.7])
+    stopper.complete("done-again", [0.1])      # the same id twice
+    for curve in IRREGULAR_CURVES:
+        for prefix in range(len(curve) + 1):
+            assert type(stopper.should_stop("t", curve[:prefix])) is bool
+
+
+@pytest.mark.parametrize("assessor", ASSESSORS)
+def test_assessor_pickle_keeps_decisions(assessor):
+    rng = np.random.default_rng(0)
+    stopper = registry.create(assessor, seed=0, **active_options(assessor))
+
+    def curve():
+        n = int(rng.integers(0, 12))
+        return list(np.cumsum(rng.normal(0.1, 0.2, n)) + rng.normal(0, 1))
+
+    for i in range(6):
+        stopper.complete(f"t{i}", curve(), success=bool(i % 4))
+    copy = pickle.loads(pickle.dumps(stopper))
+    probes = [curve() for _ in range(60)]
+    decisions = [stopper.should_stop("p", c) for c in probes]
+    assert [copy.should_stop("p", c) for c in probes] == decisions
+    if assessor in ACTIVE_OPTIONS:
+        assert True in decisions and False in decisions   # the comparison above is meaningful
+    # They stay in step as more trials complete.
+    for i in range(3):
+        c = curve()
+        stopper.complete(f"u{i}", c)
+        copy.complete(f"u{i}", c)
+    assert [copy.should_stop("p", c) for c in probes] == [stopper.should_stop("p", c) for c in probes]
+
+
+@pytest.mark.parametrize("assessor", ASSESSORS)
+@pytest.mark.parametrize("options, word", [
+    ({"bogus": 1}, "bogus"), ({"seed": -1}, "seed"), ({"seed": "0"}, "seed"), ({"mode": "median"}, "mode"),
+])
+def test_assessor_invalid_option(assessor, options, word):
+    with pytest.raises(ValueError) as info:
+        registry.create(assessor, **options)
+    assert word in str(info.value)
