@@ -17,6 +17,7 @@ a nested choice yields ``{"_name": <option>, <sub-parameter>: value, ...}``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -111,14 +112,13 @@ class Float:
     def size(self) -> float:
         if self.q is None:
             return math.inf
-        return len(self.values())
+        return len(_q_values(self.low, self.high, self.q))
 
     def values(self) -> list[float]:
         """Every value a q-type can take (finite only when ``q`` is set)."""
         if self.q is None:
             raise ValueError(f"'{self.name}' is continuous")
-        k_lo, k_hi = round(self.low / self.q), round(self.high / self.q)
-        return _dedupe(_quantize(k * self.q, None, self.low, self.high) for k in range(k_lo, k_hi + 1))
+        return list(_q_values(self.low, self.high, self.q))
 
     def contains(self, value: Any) -> bool:
         return _is_number(value) and math.isfinite(value) and \
@@ -269,11 +269,19 @@ Param = Union[Float, Integer, Normal, Choice]
 
 
 def _dedupe(values) -> list:
+    """Drop repeats from a non-decreasing sequence (linear: compares each value with the last kept)."""
     out: list = []
     for v in values:
-        if not any(_equal(v, u) for u in out):
+        if not out or not _equal(v, out[-1]):
             out.append(v)
     return out
+
+
+@functools.lru_cache(maxsize=128)
+def _q_values(low: float, high: float, q: float) -> tuple:
+    """Every value of a q-type, cached: grids and sizes ask for it once per configuration."""
+    k_lo, k_hi = round(low / q), round(high / q)
+    return tuple(_dedupe(_quantize(k * q, None, low, high) for k in range(k_lo, k_hi + 1)))
 
 
 @dataclass(frozen=True)

@@ -575,3 +575,15 @@ def test_config_key_equal(a, b):
 ])
 def test_config_key_different(a, b):
     assert config_key(a) != config_key(b)
+
+
+def test_q_type_with_many_values_is_fast():
+    # 20,000 values: size, grid and enumeration must not be quadratic (a grid asks for them per config).
+    import time
+    space = Space.from_nni({"wd": spec("qloguniform", 1e-6, 2e-2, 1e-6), "c": spec("choice", 1, 2)})
+    start = time.perf_counter()
+    assert space.size == 20_000 * 2
+    assert space.grid_size(5) == 10
+    configs = [space.grid_config(i, 5) for i in range(10)] + [space.grid_config(i, None) for i in range(0, 40_000, 997)]
+    assert all(space.check(c) for c in configs)
+    assert time.perf_counter() - start < 2.0

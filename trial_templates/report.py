@@ -98,7 +98,9 @@ class Trial:
             nni.report_final_result(x)
         elif self.backend == "autogluon":
             assert self.reporter is not None
-            self.reporter(epoch=len(self.history), reward=x, done=True)
+            # AutoGluon's LocalReporter ignores calls that carry `done`; its searcher is told the
+            # last plain result, so the final value is reported as one.
+            self.reporter(epoch=len(self.history), reward=x)
         else:
             print(f"[trial {self.trial_id}] final: {x:.6g}", flush=True)
 

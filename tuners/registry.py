@@ -65,7 +65,7 @@ def register(name: str, kind: Kind, nni_name: str, autogluon_name: str | None = 
 def _lookup(name: str) -> AlgorithmInfo | None:
     key = name.lower()
     for info in _REGISTRY.values():
-        if key in {info.name.lower(), info.nni_name.lower(), (info.autogluon_name or "").lower()}:
+        if key in {n.lower() for n in (info.name, info.nni_name, info.autogluon_name) if n}:
             return info
     return None
 

@@ -1,0 +1,86 @@
+"""The trial reporting API in plain Python and under AutoGluon's real scheduler."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+from autogluon.common.space import Categorical, Real
+from autogluon.core.scheduler.seq_scheduler import LocalSequentialScheduler
+
+from nas_plugins.space import Float, Space
+from trial_templates.report import detect_backend, start
+from tuners import create
+from tuners.hosts.autogluon_host import register_searchers
+from tuners.median_stop import MedianStop
+
+
+def test_plain_config_from_argv_overrides_defaults(capsys):
+    trial = start(defaults={"lr": 0.01, "depth": 2}, argv=["--config", '{"lr": 0.5}'])
+    assert trial.backend == "plain"
+    assert trial.config == {"lr": 0.5, "depth": 2}
+    trial.report(0.25)
+    trial.final(0.5)
+    out = capsys.readouterr().out
+    assert "step 1: 0.25" in out and "final: 0.5" in out
+    assert trial.result == 0.5
+
+
+def test_plain_config_must_be_an_object():
+    with pytest.raises(ValueError, match="JSON object"):
+        start(argv=["--config", "[1, 2]"])
+
+
+def test_nan_intermediate_is_skipped_and_nan_final_raises():
+    trial = start(argv=[])
+    with pytest.warns(RuntimeWarning, match="not a finite number"):
+        trial.report(float("nan"))
+    assert trial.history == [None]
+    with pytest.raises(FloatingPointError, match="final metric nan is not a finite number"):
+        trial.final(math.nan)
+
+
+def test_local_early_stopper_gives_the_same_decision_as_the_assessor():
+    stopper = MedianStop(start_step=2)
+    stopper.complete("done", [0.8, 0.9, 0.95])
+    trial = start(argv=[], stopper=stopper)
+    trial.report(0.1)
+    assert not trial.should_stop()          # before start_step
+    trial.report(0.2)
+    assert trial.should_stop() == stopper.should_stop("x", [0.1, 0.2]) is True
+
+
+def test_plain_run_of_the_demo_trial_script():
+    out = subprocess.run([sys.executable, "-m", "trial_templates.mixed_cell_trial", "--config",
+                          '{"epochs": 1, "channels": 8, "edge_0": "sepconv3x3"}'],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "step 1:" in out.stdout and "final:" in out.stdout
+
+
+def test_under_autogluon_scheduler_with_our_searcher():
+    """AutoGluon's LocalSequentialScheduler runs a train_fn that reports through our API; the
+    configurations it ran are our strategy's seeded sequence and the rewards reach our searcher."""
+    register_searchers()
+    seen = []
+
+    def train_fn(args, reporter, **kwargs):
+        trial = start(config=args, reporter=reporter)
+        assert detect_backend(reporter) == "autogluon"
+        seen.append({"x": trial.config["x"], "opt": trial.config["opt"]})
+        for step in range(1, 4):
+            trial.report(trial.config["x"] * step / 3, step=step)
+        trial.final(trial.config["x"] + (0.1 if trial.config["opt"] == "adam" else 0.0))
+
+    scheduler = LocalSequentialScheduler(train_fn, search_space={"x": Real(0.0, 1.0), "opt": Categorical("sgd", "adam")},
+                                         searcher="nasp_random", num_trials=4, reward_attr="reward",
+                                         time_attr="epoch", search_options={"seed": 11})
+    scheduler.run()
+    scheduler.join_jobs()
+    expected = create("random", Space((Float("x", 0.0, 1.0),) + (scheduler.searcher.strategy.space["opt"],)), seed=11)
+    assert seen == [expected.ask() for _ in range(4)]
+    best = scheduler.get_best_config()
+    assert best["x"] + (0.1 if best["opt"] == "adam" else 0) == pytest.approx(scheduler.get_best_reward())
+    assert [o.value for o in scheduler.searcher.strategy.history] == pytest.approx(
+        [c["x"] + (0.1 if c["opt"] == "adam" else 0.0) for c in seen])
