@@ -35,9 +35,13 @@ NNI_TYPES = ("choice", "randint", "uniform", "quniform", "loguniform", "qlogunif
 class SearchSpaceError(ValueError):
     """A malformed search space or configuration. The message names the parameter."""
 
+    @classmethod
+    def for_param(cls, path: str, message: str) -> "SearchSpaceError":
+        """``search space parameter '<path>': <message>``."""
+        return cls(f"search space parameter '{path}': {message}")
 
-def _fail(path: str, message: str) -> SearchSpaceError:
-    return SearchSpaceError(f"search space parameter '{path}': {message}")
+
+_fail = SearchSpaceError.for_param
 
 
 def _is_number(x: Any) -> bool:

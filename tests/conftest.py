@@ -14,6 +14,23 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests" / "trials"))
 
 
+def exhaust(strategy, limit: int = 10_000) -> list[dict]:
+    """Ask until SpaceExhausted; fail if that never comes."""
+    from nas_plugins.strategy import SpaceExhausted
+    out = []
+    while True:
+        try:
+            out.append(strategy.ask())
+        except SpaceExhausted:
+            return out
+        assert len(out) <= limit, "never exhausted"
+
+
+def keys(configs) -> list[str]:
+    from nas_plugins.space import config_key
+    return [config_key(c) for c in configs]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nni_ready():
     """Trials call ``python``: put this interpreter first on PATH. Register our algorithms with NNI

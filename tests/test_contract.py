@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import tuners
+from conftest import exhaust, keys
+
 from nas_plugins.space import Space, config_key
 from nas_plugins.strategy import EarlyStopper, SpaceExhausted, Strategy
 from tuners import registry
@@ -75,20 +77,6 @@ def ask_tell(strategy: Strategy, n: int) -> list[dict]:
         strategy.tell(config, objective(config))
         out.append(config)
     return out
-
-
-def exhaust(strategy: Strategy, limit: int = 10_000) -> list[dict]:
-    out = []
-    while True:
-        try:
-            out.append(strategy.ask())
-        except SpaceExhausted:
-            return out
-        assert len(out) <= limit, "never exhausted"
-
-
-def keys(configs) -> list[str]:
-    return [config_key(c) for c in configs]
 
 
 def test_registry_lists_algorithms():

@@ -7,6 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
+from conftest import exhaust, keys
+
 from nas_plugins.space import Space, config_key
 from nas_plugins.strategy import SpaceExhausted
 from tuners import registry
@@ -20,20 +22,6 @@ NAN = float("nan")
 
 def spec(type_: str, *value) -> dict:
     return {"_type": type_, "_value": list(value)}
-
-
-def keys(configs) -> list[str]:
-    return [config_key(c) for c in configs]
-
-
-def exhaust(strategy, limit: int = 10_000) -> list[dict]:
-    out = []
-    while True:
-        try:
-            out.append(strategy.ask())
-        except SpaceExhausted:
-            return out
-        assert len(out) <= limit, "never exhausted"
 
 
 FINITE = Space.from_nni({"act": spec("choice", "relu", "tanh", "gelu"), "layers": spec("randint", 1, 5),

@@ -48,8 +48,7 @@ __all__ = ["space_from_autogluon", "space_to_autogluon", "StrategySearcher", "se
 _AG_KWARGS = ("scheduler", "debug_log")
 
 
-def _fail(name: str, message: str) -> SearchSpaceError:
-    return SearchSpaceError(f"search space parameter '{name}': {message}")
+_fail = SearchSpaceError.for_param
 
 
 def _as_int(name: str, value: Any) -> int:

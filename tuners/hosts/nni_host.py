@@ -164,7 +164,8 @@ class StrategyTuner(Tuner):
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         if parameter_id in self._told or parameter_id not in self._params:
             return
-        reason = "failed" if not success else "ended without a final result"
+        reason = "did not succeed (failed, cancelled or stopped early)" if not success else \
+            "ended without a final result"
         _logger.warning("trial with parameter_id %s %s; recorded as failed", parameter_id, reason)
         self._tell(parameter_id, self._params[parameter_id], None)
 
@@ -172,14 +173,16 @@ class StrategyTuner(Tuner):
     def import_data(self, data: list[dict]) -> None:
         """Fold in finished trials (``nnictl experiment import`` and ``nnictl resume``)."""
         space = self.strategy.space
+        known = self._imported | self._told_keys()
         for entry in data:
             config = entry.get("parameter")
             if not isinstance(config, dict) or (space is not None and not space.contains(config)):
                 _logger.warning("import_data: skipping %r, not a configuration of the search space", config)
                 continue
             key = config_key(config)
-            if key in self._imported or key in self._told_keys():
+            if key in known:
                 continue
+            known.add(key)
             self._imported.add(key)
             self.strategy.tell(config, extract_metric(entry.get("value")))
         self._save()
