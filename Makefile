@@ -21,7 +21,7 @@ $(STAMP): setup.py tuners/hosts/nni_meta.yml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=23"
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
 	$(BIN)/python -m pip check
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nnictl algo register --meta tuners/hosts/nni_meta.yml
 	touch $(STAMP)

@@ -26,6 +26,6 @@ setup(
         "numpy",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest"], "bench": ["optuna==5.0.0", "matplotlib"]},
     entry_points={"console_scripts": ["nas-plugins = tuners.cli:main"]},
 )
