@@ -26,6 +26,6 @@ setup(
         "numpy",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest"], "bench": ["optuna==5.0.0", "matplotlib"]},
+    extras_require={"test": ["pytest"], "bench": ["optuna==5.0.0", "hyperopt==0.3.0", "matplotlib"]},
     entry_points={"console_scripts": ["nas-plugins = tuners.cli:main"]},
 )

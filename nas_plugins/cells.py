@@ -30,7 +30,11 @@ Example::
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import warnings
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
@@ -254,10 +258,38 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, epo
     return correct / len(x)
 
 
+def _checkpoint_file(directory: str | os.PathLike, cfg: Mapping[str, Any], seed: int, max_epochs: int | None,
+                     x_tr: torch.Tensor, y_tr: torch.Tensor) -> Path:
+    """One file per training run that a larger budget continues: keyed by the resolved config
+    (never the budget), the seed, the LR horizon and a fingerprint of the training data."""
+    from .space import config_key
+    ident = config_key({"config": dict(cfg), "seed": seed, "max_epochs": max_epochs,
+                        "data": [list(x_tr.shape), float(x_tr.double().sum()), float(y_tr.double().sum())]})
+    return Path(directory) / f"cells-{hashlib.sha1(ident.encode()).hexdigest()}.pt"
+
+
+def _load_checkpoint(path: Path, device: str | torch.device) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a damaged file: train from scratch rather than fail the trial
+        warnings.warn(f"ignoring unreadable checkpoint {path}: {exc}", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)           # atomic: a reader never sees half a file
+
+
 def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
                        report: Callable[[int, float], None] | None = None,
                        data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                       threads: int | None = 1, device: str | torch.device = "cpu") -> float:
+                       threads: int | None = 1, device: str | torch.device = "cpu",
+                       checkpoint_dir: str | os.PathLike | None = None, max_epochs: int | None = None) -> float:
     """Train ``build_model(config)`` for ``epochs`` epochs and return the final val accuracy.
 
     Uses the config's ``lr``, ``weight_decay``, ``batch_size`` and ``optimizer`` (``'sgd'``:
@@ -275,6 +307,17 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
     Raises ``ValueError`` for an invalid config and ``FloatingPointError`` (naming the lr)
     when the loss becomes NaN/inf.
 
+    **Budgets and checkpoints** (Hyperband/ASHA run the same config again with more epochs):
+    with ``checkpoint_dir``, the model, optimizer, epoch and RNG states are saved there after every
+    epoch, in a file keyed by the config without its ``epochs`` (plus seed, ``max_epochs`` and the
+    data). A later call finding a checkpoint at epoch ``e < epochs`` trains epochs ``e+1..epochs``
+    only, reporting just those, and gives the same result as an uninterrupted run; with
+    ``e >= epochs`` it only evaluates the checkpointed model (which had ``e`` epochs). Since a run
+    may be continued to any budget, its LR schedule must not depend on ``epochs``: with
+    ``checkpoint_dir`` the LR is constant, or follows the cosine decay over ``max_epochs`` epochs
+    (the largest budget, e.g. Hyperband's ``R``) when given. ``max_epochs`` also replaces
+    ``epochs`` as the cosine horizon without checkpoints; ``epochs > max_epochs`` is an error.
+
     Example::
 
         >>> accs = []
@@ -288,6 +331,12 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    if max_epochs is not None:
+        if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
+            raise ValueError(f"max_epochs must be a positive integer or None, got {max_epochs!r}")
+        if epochs > max_epochs:
+            raise ValueError(f"epochs={epochs} exceeds max_epochs={max_epochs}, the horizon of the LR schedule; "
+                             "pass max_epochs >= the largest budget")
     if data is None:
         from .data import load_digits_split
         data = load_digits_split()
@@ -309,13 +358,33 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
             else:
                 optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg["weight_decay"])
             steps_per_epoch = math.ceil(len(x_tr) / batch_size)
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+            schedule = None
+            horizon = None if max_epochs is None else max_epochs * steps_per_epoch   # closed-form cosine
+            if checkpoint_dir is None and max_epochs is None:
+                schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
 
             accuracy = 0.0
-            for epoch in range(1, epochs + 1):
+            first = 1
+            path = None
+            if checkpoint_dir is not None:
+                path = _checkpoint_file(checkpoint_dir, cfg, seed, max_epochs, x_tr, y_tr)
+                state = _load_checkpoint(path, device)
+                if state is not None:
+                    model.load_state_dict(state["model"])
+                    optimizer.load_state_dict(state["optimizer"])
+                    torch.set_rng_state(state["torch_rng"])
+                    shuffle.set_state(state["shuffle_rng"])
+                    first = int(state["epoch"]) + 1
+                    if first > epochs:          # trained at least as long already: evaluate only
+                        return _accuracy(model, x_va, y_va, lr, first - 1)
+            for epoch in range(first, epochs + 1):
                 model.train()
                 order = torch.randperm(len(x_tr), generator=shuffle).to(device)
                 for step, start in enumerate(range(0, len(x_tr), batch_size)):
+                    if horizon is not None:
+                        t = (epoch - 1) * steps_per_epoch + step
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * t / horizon))
                     batch = order[start:start + batch_size]
                     loss = F.cross_entropy(model(x_tr[batch]), y_tr[batch])
                     if not torch.isfinite(loss):
@@ -325,8 +394,13 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    schedule.step()
+                    if schedule is not None:
+                        schedule.step()
                 accuracy = _accuracy(model, x_va, y_va, lr, epoch)
+                if path is not None:
+                    _save_checkpoint(path, {"epoch": epoch, "model": model.state_dict(),
+                                            "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                                            "shuffle_rng": shuffle.get_state()})
                 if report is not None:
                     report(epoch, accuracy)
             return accuracy

@@ -20,13 +20,22 @@ import numpy as np
 
 from .space import Space, config_key
 
-__all__ = ["Strategy", "EarlyStopper", "SpaceExhausted", "Observation", "as_metric"]
+__all__ = ["Strategy", "EarlyStopper", "SpaceExhausted", "NotReady", "Observation", "as_metric"]
 
 Mode = Literal["max", "min"]
 
 
 class SpaceExhausted(Exception):
     """Raised by :meth:`Strategy.ask` when a finite space has nothing left to propose."""
+
+
+class NotReady(SpaceExhausted):
+    """Raised by :meth:`Strategy.ask` when there is work left but all of it waits for pending results
+    (e.g. a successive-halving rung waiting for its last trials): ask again after the next ``tell``.
+
+    A subclass of :class:`SpaceExhausted`, so a host that knows only that stops asking for now
+    rather than failing; the NNI adapter remembers the request and answers it when a result arrives.
+    """
 
 
 def as_metric(value: Any) -> float | None:

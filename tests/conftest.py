@@ -32,10 +32,12 @@ def keys(configs) -> list[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def nni_ready():
+def nni_ready(tmp_path_factory):
     """Trials call ``python``: put this interpreter first on PATH. Register our algorithms with NNI
-    (what `make install` does) when a bare `pytest` runs before it."""
+    (what `make install` does) when a bare `pytest` runs before it. Trial checkpoints (Hyperband
+    resumes) go to a pytest temporary folder, not the system temp dir."""
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ["NASP_CHECKPOINT_ROOT"] = str(tmp_path_factory.mktemp("checkpoints"))
     from nni.tools.package_utils.config_manager import get_algo_meta
     if get_algo_meta("NaspRandom") is None:
         subprocess.run([str(BIN / "nnictl"), "algo", "register", "--meta",

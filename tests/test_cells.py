@@ -240,3 +240,66 @@ def test_invalid_training_arguments(small_data):
         train_and_evaluate(arch(lr=float("nan")), epochs=1, data=small_data)
     with pytest.raises(ValueError, match="threads"):
         train_and_evaluate(arch(), epochs=1, data=small_data, threads=0)
+
+
+# ----------------------------------------------------------------------------- budgets and checkpoints
+
+def _run(cfg, epochs, data, checkpoint_dir=None, **kwargs):
+    calls: list[tuple[int, float]] = []
+    final = train_and_evaluate(cfg, epochs=epochs, seed=1, data=data, checkpoint_dir=checkpoint_dir,
+                               report=lambda e, a: calls.append((e, a)), **kwargs)
+    return final, calls
+
+
+@pytest.mark.parametrize("max_epochs", [None, 6], ids=["constant-lr", "cosine-over-max_epochs"])
+def test_resume_from_checkpoint_matches_straight_run(small_data, tmp_path, max_epochs):
+    """Hyperband promotes a config from 2 to 4 epochs: the trial continues the 2-epoch run and ends
+    exactly where a 4-epoch run ends (the budget key is not part of the checkpoint's identity)."""
+    cfg = arch(1, 8, ("conv3x3", "skip", "sepconv3x3"), dropout=0.2, lr=0.05, batch_size=32)
+    straight, straight_calls = _run({**cfg, "epochs": 4}, 4, small_data, tmp_path / "a", max_epochs=max_epochs)
+    assert [e for e, _ in straight_calls] == [1, 2, 3, 4]
+    two, two_calls = _run({**cfg, "epochs": 2}, 2, small_data, tmp_path / "b", max_epochs=max_epochs)
+    assert [e for e, _ in two_calls] == [1, 2]
+    assert two_calls == straight_calls[:2]
+    four, four_calls = _run({**cfg, "epochs": 4}, 4, small_data, tmp_path / "b", max_epochs=max_epochs)
+    assert [e for e, _ in four_calls] == [3, 4]            # only the new epochs are reported
+    assert four_calls == straight_calls[2:]
+    assert four == straight
+    # A smaller (or equal) budget than the checkpoint only evaluates: nothing reported, same model.
+    again, again_calls = _run(cfg, 3, small_data, tmp_path / "b", max_epochs=max_epochs)
+    assert again_calls == [] and again == straight
+
+
+def test_checkpoints_are_per_config_seed_and_horizon(small_data, tmp_path):
+    cfg = arch(1, 8, lr=0.05, batch_size=64)
+    _run(cfg, 1, small_data, tmp_path)
+    _run({**cfg, "lr": 0.02}, 1, small_data, tmp_path)
+    _run(cfg, 1, small_data, tmp_path, max_epochs=3)
+    assert len(list(tmp_path.glob("*.pt"))) == 3
+    # Extra keys (a tuner's budget key, unknown keys) do not change the identity.
+    _, calls = _run({**cfg, "epochs": 2, "steps": 7}, 2, small_data, tmp_path)
+    assert [e for e, _ in calls] == [2] and len(list(tmp_path.glob("*.pt"))) == 3
+
+
+def test_checkpoint_options_are_checked(small_data, tmp_path):
+    with pytest.raises(ValueError, match="max_epochs"):
+        train_and_evaluate(arch(), epochs=4, data=small_data, checkpoint_dir=tmp_path, max_epochs=3)
+    with pytest.raises(ValueError, match="max_epochs"):
+        train_and_evaluate(arch(), epochs=1, data=small_data, max_epochs=0)
+    (tmp_path / "junk").mkdir()
+    cfg = arch(1, 8)
+    _run(cfg, 1, small_data, tmp_path / "junk")
+    for f in (tmp_path / "junk").glob("*.pt"):
+        f.write_bytes(b"not a checkpoint")
+    with pytest.warns(RuntimeWarning, match="unreadable checkpoint"):
+        _, calls = _run(cfg, 1, small_data, tmp_path / "junk")
+    assert [e for e, _ in calls] == [1]                       # trained from scratch
+
+
+def test_without_checkpoints_max_epochs_sets_the_cosine_horizon(small_data, tmp_path):
+    cfg = arch(1, 8, lr=0.05, batch_size=64)
+    plain = train_and_evaluate(cfg, epochs=2, seed=1, data=small_data)
+    assert train_and_evaluate(cfg, epochs=2, seed=1, data=small_data, max_epochs=2) == pytest.approx(plain, abs=0.01)
+    _, calls = _run(cfg, 2, small_data, None, max_epochs=2)
+    _, ckpt_calls = _run(cfg, 2, small_data, tmp_path, max_epochs=2)
+    assert calls == ckpt_calls                               # checkpointing itself changes nothing

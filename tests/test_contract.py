@@ -27,6 +27,9 @@ ASSESSORS = [a.name for a in tuners.algorithms("assessor")]
 SEEDED_OPTIONS: dict[str, dict] = {"grid": {"shuffle": True}}
 # Options under which an assessor actually judges short curves early.
 ACTIVE_OPTIONS: dict[str, dict] = {"median_stop": {"start_step": 1, "min_completed": 1}}
+# Options under which a multi-fidelity tuner runs each configuration once (by default it proposes a
+# configuration again with a larger budget once its results are in).
+SINGLE_FIDELITY: dict[str, dict] = {"hyperband": {"R": 1, "iterations": None}, "asha": {"R": 1}}
 
 
 def spec(type_: str, *value) -> dict:
@@ -70,6 +73,11 @@ def objective(config: dict) -> float:
     return (int(config_key(config).encode().hex(), 16) % 10007) / 10007
 
 
+def in_space(strategy: Strategy, config: dict) -> dict:
+    """``config`` without the budget a multi-fidelity strategy adds (not a search-space parameter)."""
+    return {k: v for k, v in config.items() if k != getattr(strategy, "budget_key", None)}
+
+
 def ask_tell(strategy: Strategy, n: int) -> list[dict]:
     out = []
     for _ in range(n):
@@ -109,7 +117,7 @@ def test_proposals_lie_in_space(tuner, space_name):
     n = min(40, FINITE_SIZES.get(space_name, 40))
     for i in range(n):
         config = strategy.ask()
-        assert space.check(config) is True
+        assert space.check(in_space(strategy, config)) is True
         assert json.loads(json.dumps(config, allow_nan=False)) == config   # what NNI sends a trial
         strategy.tell(config, None if i % 7 == 3 else objective(config))
     assert len(strategy.history) == n
@@ -139,7 +147,7 @@ def test_space_given_later(tuner):
     with pytest.raises(RuntimeError):
         strategy.ask()
     strategy.set_space(space_of("nested_mixed"))
-    assert space_of("nested_mixed").check(strategy.ask())
+    assert space_of("nested_mixed").check(in_space(strategy, strategy.ask()))
     # Same proposals as when the space is given at construction.
     late = registry.create(tuner, seed=3)
     late.set_space(space_of("continuous"))
@@ -169,7 +177,7 @@ def test_tell_foreign_and_failed_results(tuner, space_name):
     strategy.tell(space.sample(rng), 0.25)           # a foreign success
     assert strategy.best is not None and strategy.best.value == 0.25
     for config in ask_tell(strategy, 3):
-        assert space.check(config)
+        assert space.check(in_space(strategy, config))
         assert strategy.was_seen(config)
     for config in foreign:
         assert strategy.was_seen(config)
@@ -196,7 +204,7 @@ def test_foreign_configs_never_proposed(tuner, space_name):
         strategy.tell(config, None if i % 2 else 0.5)
     foreign_keys = set(keys(foreign))
     proposed = exhaust(strategy)
-    assert not foreign_keys & set(keys(proposed))
+    assert not foreign_keys & set(keys(in_space(strategy, c) for c in proposed))
     assert len(proposed) == len(set(keys(proposed))) == FINITE_SIZES[space_name] - len(foreign_keys)
 
 
@@ -206,7 +214,7 @@ def test_foreign_config_with_float_integers_never_proposed(tuner):
     strategy = make(tuner, "finite", seed=0)
     strategy.tell({"act": "tanh", "layers": 2.0, "dropout": 0.5}, 0.1)
     proposed = exhaust(strategy)
-    assert {"act": "tanh", "layers": 2, "dropout": 0.5} not in proposed
+    assert {"act": "tanh", "layers": 2, "dropout": 0.5} not in [in_space(strategy, c) for c in proposed]
     assert len(proposed) == FINITE_SIZES["finite"] - 1
 
 
@@ -240,11 +248,11 @@ def test_concurrent_asks_are_distinct(tuner, space_name):
 @pytest.mark.parametrize("tell", [False, True], ids=["ask-only", "ask-tell"])
 def test_finite_space_exhausts(tuner, space_name, tell):
     space = space_of(space_name)
-    strategy = make(tuner, space_name, seed=4)
+    strategy = make(tuner, space_name, seed=4, **SINGLE_FIDELITY.get(tuner, {}))
     proposed = []
     for _ in range(FINITE_SIZES[space_name]):
         config = strategy.ask()
-        proposed.append(config)
+        proposed.append(in_space(strategy, config))
         if tell:
             strategy.tell(config, objective(config))
     everything = {config_key(space.grid_config(i, None)) for i in range(space.grid_size(None))}

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from autogluon.common.space import Categorical, Real
 from autogluon.core.scheduler.seq_scheduler import LocalSequentialScheduler
 
 from nas_plugins.space import Float, Space
-from trial_templates.report import detect_backend, start
+from trial_templates.report import Trial, detect_backend, start
 from tuners import create
 from tuners.hosts.autogluon_host import register_searchers
 from tuners.median_stop import MedianStop
@@ -57,6 +59,35 @@ def test_plain_run_of_the_demo_trial_script():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "step 1:" in out.stdout and "final:" in out.stdout
+
+
+def test_checkpoint_dir_is_shared_per_experiment(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.delenv("NASP_CHECKPOINT_ROOT", raising=False)
+    monkeypatch.setenv("NNI_EXP_ID", "exp42")
+    nni_dir = Trial({}, "nni").checkpoint_dir()
+    assert nni_dir == str(tmp_path / "tmp" / "nasp-checkpoints" / "exp42") and os.path.isdir(nni_dir)
+    assert Trial({}, "nni", trial_id="other").checkpoint_dir() == nni_dir
+    local = Trial({}, "plain").checkpoint_dir()            # one temporary folder per process
+    assert os.path.isdir(local) and local == Trial({}, "autogluon").checkpoint_dir() != nni_dir
+    monkeypatch.setenv("NASP_CHECKPOINT_ROOT", str(tmp_path / "root"))
+    assert Trial({}, "nni").checkpoint_dir() == str(tmp_path / "root" / "exp42")
+    assert Trial({}, "plain").checkpoint_dir() == str(tmp_path / "root")
+
+
+def test_demo_trial_script_continues_a_smaller_budget(tmp_path):
+    """What a Hyperband promotion does: the same configuration again with more epochs."""
+    def trial(epochs: int) -> str:
+        out = subprocess.run([sys.executable, "-m", "trial_templates.mixed_cell_trial", "--max-epochs", "9",
+                              "--config", f'{{"epochs": {epochs}, "channels": 8, "num_cells": 1}}'],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "NASP_CHECKPOINT_ROOT": str(tmp_path)})
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout
+    first, second = trial(1), trial(3)
+    assert "step 1:" in first and "step 2:" not in first
+    assert "step 1:" not in second and "step 2:" in second and "step 3:" in second
+    assert len(list(tmp_path.glob("*.pt"))) == 1
 
 
 def test_under_autogluon_scheduler_with_our_searcher():

@@ -16,14 +16,20 @@ plain Python program (configuration from ``--config '{"lr": 0.1}'`` or the defau
 
 A NaN or infinite intermediate value is skipped with a warning; a non-finite final value raises
 ``FloatingPointError``, so the host records a failed trial instead of a corrupted metric.
+
+``trial.checkpoint_dir()`` is a folder shared by the trials of one experiment, where a trial that
+Hyperband/ASHA promotes to a larger budget finds the checkpoint of its smaller-budget run.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
@@ -85,6 +91,23 @@ class Trial:
             return False
         return bool(self.stopper.should_stop(self.trial_id, self.history))
 
+    def checkpoint_dir(self) -> str:
+        """A folder (created if needed) shared by every trial of the same experiment.
+
+        NNI: ``$NASP_CHECKPOINT_ROOT/<experiment id>``, by default under
+        ``<temp dir>/nasp-checkpoints/`` (kept after the experiment: delete it when done).
+        AutoGluon and plain Python: ``$NASP_CHECKPOINT_ROOT`` itself, or else a temporary folder of
+        this process, removed when it exits.
+        """
+        root = os.environ.get("NASP_CHECKPOINT_ROOT")
+        if self.backend == "nni":
+            experiment = os.environ.get("NNI_EXP_ID") or "unknown-experiment"
+            path = os.path.join(root or os.path.join(tempfile.gettempdir(), "nasp-checkpoints"), experiment)
+        else:
+            path = root or _process_checkpoint_dir()
+        os.makedirs(path, exist_ok=True)
+        return path
+
     def final(self, value: Any) -> None:
         """Report the final metric; raises FloatingPointError if it is NaN or infinite."""
         x = _finite(value)
@@ -103,6 +126,18 @@ class Trial:
             self.reporter(epoch=len(self.history), reward=x)
         else:
             print(f"[trial {self.trial_id}] final: {x:.6g}", flush=True)
+
+
+_PROCESS_CHECKPOINTS: str | None = None
+
+
+def _process_checkpoint_dir() -> str:
+    """A temporary folder for this process's trials, removed when the process exits."""
+    global _PROCESS_CHECKPOINTS
+    if _PROCESS_CHECKPOINTS is None or not os.path.isdir(_PROCESS_CHECKPOINTS):
+        _PROCESS_CHECKPOINTS = tempfile.mkdtemp(prefix="nasp-checkpoints-")
+        atexit.register(shutil.rmtree, _PROCESS_CHECKPOINTS, ignore_errors=True)
+    return _PROCESS_CHECKPOINTS
 
 
 def _plain_config(argv: list[str] | None) -> dict:

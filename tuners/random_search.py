@@ -32,15 +32,24 @@ class RandomSearch(Strategy):
 
     def _propose(self) -> dict:
         assert self.space is not None
-        for _ in range(self.max_retries):
-            config = self.space.sample(self.rng)
-            if not self.was_seen(config):
-                return config
-        size = self.space.size
-        if size > _ENUMERATE_LIMIT:
-            raise SpaceExhausted(f"no new configuration in {self.max_retries} draws")
-        # Finite and nearly used up: choose uniformly among what is left.
-        left = [i for i in range(int(size)) if not self.was_seen(self.space.grid_config(i, None))]
-        if not left:
-            raise SpaceExhausted(f"all {int(size)} configurations proposed")
-        return self.space.grid_config(int(self.rng.choice(left)), None)
+        return sample_unseen(self.space, self.rng, self.was_seen, self.max_retries)
+
+
+def sample_unseen(space: Space, rng, was_seen, max_retries: int = 100) -> dict:
+    """A prior sample of ``space`` for which ``was_seen`` is false (also the fallback of other strategies).
+
+    Draws up to ``max_retries`` times; then, in a finite space, chooses uniformly among what is left.
+    Raises :class:`SpaceExhausted` when nothing new can be found.
+    """
+    for _ in range(max_retries):
+        config = space.sample(rng)
+        if not was_seen(config):
+            return config
+    size = space.size
+    if size > _ENUMERATE_LIMIT:
+        raise SpaceExhausted(f"no new configuration in {max_retries} draws")
+    # Finite and nearly used up: choose uniformly among what is left.
+    left = [i for i in range(int(size)) if not was_seen(space.grid_config(i, None))]
+    if not left:
+        raise SpaceExhausted(f"all {int(size)} configurations proposed")
+    return space.grid_config(int(rng.choice(left)), None)

@@ -58,6 +58,11 @@ def validate_config(config: ExperimentConfig) -> list[str]:
     """
     problems = []
     config = config.canonical_copy()  # loads searchSpaceFile; raises on NNI's own config errors
+    try:
+        space: Space | None = Space.from_nni(config.search_space)
+    except SearchSpaceError as exc:
+        problems.append(str(exc))
+        space = None
     for section in ("tuner", "assessor"):
         algo = getattr(config, section, None)
         if algo is None or not getattr(algo, "name", None):
@@ -67,13 +72,11 @@ def validate_config(config: ExperimentConfig) -> list[str]:
         except registry.UnknownAlgorithmError:
             continue  # an NNI built-in or another package's algorithm: NNI checks it
         try:
-            build_options(info.name, algo.class_args)
+            options = build_options(info.name, algo.class_args)
+            if info.kind == "tuner" and space is not None:
+                info.cls(space, **options)      # e.g. a search-space parameter named like Hyperband's budget key
         except ValueError as exc:
             problems.append(f"{section}: {exc}")
-    try:
-        Space.from_nni(config.search_space)
-    except SearchSpaceError as exc:
-        problems.append(str(exc))
     return problems
 
 
@@ -119,14 +122,21 @@ def collect_trials(exp: Experiment) -> list[TrialRecord]:
 
 
 def wait(exp: Experiment, timeout: float, poll: float = 1.0) -> str:
-    """Poll until the experiment finishes and no trial is running; return its final status."""
+    """Poll until the experiment finishes and no trial is running; return its final status.
+
+    TUNER_NO_MORE_TRIAL must be seen twice in a row: a tuner that was only waiting for results
+    (e.g. Hyperband) turns the experiment back to RUNNING when it sends the trial it owes NNI."""
     deadline = time.monotonic() + timeout
+    idle_before = False
     while True:
         status = exp.get_status()
+        idle = False
         if status in FINISHED:
             jobs = exp.list_trial_jobs()
-            if status == "ERROR" or all(j.status not in ("WAITING", "RUNNING", "UNKNOWN") for j in jobs):
+            idle = all(j.status not in ("WAITING", "RUNNING", "UNKNOWN") for j in jobs)
+            if status == "ERROR" or (idle and (status != "TUNER_NO_MORE_TRIAL" or idle_before)):
                 return status
+        idle_before = idle
         if time.monotonic() > deadline:
             raise TimeoutError(f"experiment {exp.id} still {status} after {timeout:.0f} s")
         time.sleep(poll)
@@ -165,7 +175,7 @@ def format_table(records: list[TrialRecord], param_names: list[str] | None = Non
         if isinstance(v, float):
             return "nan" if math.isnan(v) else f"{v:.4g}"
         return str(v)
-    header = ["trial", "status", "epochs", "final"] + names
+    header = ["trial", "status", "reports", "final"] + names
     rows = [[r.trial_job_id, r.status, str(len(r.intermediate)), cell(r.final)] + [cell(r.parameters.get(n, "")) for n in names]
             for r in records]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]

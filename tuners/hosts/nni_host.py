@@ -16,8 +16,15 @@ What this adapter adds over a plain wrapper:
 * resume: the strategy is checkpointed after every change into NNI's checkpoint directory and
   restored by ``nnictl resume`` (NNI itself never calls ``save_checkpoint``); finished trials that
   NNI re-imports are folded in without being proposed again.
+* a result is paired with the configuration the tuner proposed for its parameter id: NNI 3.0 replaces
+  the parameters it hands back with '' for the first trial of a partly answered request.
 * NaN, missing or malformed metrics and failed trials are told to the strategy as failures and
   logged with the trial's parameter id; they never crash the dispatcher.
+* a strategy that is only waiting for results (:class:`~nas_plugins.strategy.NotReady`, e.g. a
+  Hyperband rung whose last trials still run) refuses NNI's request for now, and the adapter sends
+  the owed trials itself (``NEW_TRIAL_JOB``, as NNI's own Hyperband advisor does) as soon as a
+  result makes them available: NNI asks again only when a trial ends, so without this a refused
+  request could leave the experiment idle for good.
 """
 from __future__ import annotations
 
@@ -35,7 +42,7 @@ from nni.tuner import Tuner
 from nni.utils import ClassArgsValidator
 
 from nas_plugins.space import SearchSpaceError, Space, config_key
-from nas_plugins.strategy import EarlyStopper, SpaceExhausted, Strategy, as_metric
+from nas_plugins.strategy import EarlyStopper, NotReady, SpaceExhausted, Strategy, as_metric
 
 from .. import registry
 from .nni_compat import keep_comments, report_to_manager
@@ -105,6 +112,10 @@ class AlgorithmArgsValidator(ClassArgsValidator):
         build_options(self.algorithm, kwargs)
 
 
+class _Waiting(nni.NoMoreTrialError):
+    """Nothing to propose until a pending result arrives (the strategy raised NotReady)."""
+
+
 def _locked(method):
     """NNI calls tuner methods from two threads (``trial_end`` comes on the assessor queue)."""
     @wraps(method)
@@ -125,6 +136,8 @@ class StrategyTuner(Tuner):
         self._params: dict[int, dict] = {}      # parameter_id -> proposed config
         self._told: set[int] = set()            # parameter ids whose result the strategy has
         self._imported: set[str] = set()        # config keys received through import_data
+        self._owed = 0                          # requests refused while the strategy was waiting
+        self._send_trial = None                 # the dispatcher's callback for sending a trial
         self._lock = threading.RLock()
 
     # -- search space ---------------------------------------------------------------------------
@@ -141,9 +154,27 @@ class StrategyTuner(Tuner):
 
     # -- proposals ------------------------------------------------------------------------------
     @_locked
+    def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict]:
+        """NNI's entry point; requests refused because the strategy waits are owed, see _serve_owed."""
+        self._send_trial = kwargs.get("st_callback") or self._send_trial
+        out: list[dict] = []
+        for parameter_id in parameter_id_list:
+            try:
+                out.append(self.generate_parameters(parameter_id, **kwargs))
+            except _Waiting:
+                self._owed += len(parameter_id_list) - len(out)
+                break
+            except nni.NoMoreTrialError:
+                break
+        return out
+
+    @_locked
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict:
         try:
             config = self.strategy.ask()
+        except NotReady as exc:
+            _logger.info("%s: %s; the request is answered when a result arrives", type(self).__name__, exc)
+            raise _Waiting(str(exc)) from None
         except SpaceExhausted as exc:
             _logger.info("%s: %s; no more trials", type(self).__name__, exc)
             raise nni.NoMoreTrialError(str(exc)) from None
@@ -158,7 +189,14 @@ class StrategyTuner(Tuner):
         if metric is None:
             _logger.warning("trial with parameter_id %s reported %r: not a finite number; recorded as failed",
                             parameter_id, value)
-        self._tell(parameter_id, parameters, metric)
+        # What we proposed for this id, not NNI's copy: when a request is only partly answered, NNI
+        # 3.0 packs its NoMoreTrialJobs message with the request's first id, which overwrites that
+        # trial's parameters in the dispatcher with '' (the result would come back for {}).
+        config = self._params.get(parameter_id, parameters)
+        if not isinstance(config, dict):
+            _logger.warning("result for unknown parameter_id %s (parameters %r) ignored", parameter_id, parameters)
+            return
+        self._tell(parameter_id, config, metric)
 
     @_locked
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
@@ -173,10 +211,12 @@ class StrategyTuner(Tuner):
     def import_data(self, data: list[dict]) -> None:
         """Fold in finished trials (``nnictl experiment import`` and ``nnictl resume``)."""
         space = self.strategy.space
+        budget_key = getattr(self.strategy, "budget_key", None)   # multi-fidelity: not a space parameter
         known = self._imported | self._told_keys()
         for entry in data:
             config = entry.get("parameter")
-            if not isinstance(config, dict) or (space is not None and not space.contains(config)):
+            base = {k: v for k, v in config.items() if k != budget_key} if isinstance(config, dict) else None
+            if base is None or (space is not None and not space.contains(base)):
                 _logger.warning("import_data: skipping %r, not a configuration of the search space", config)
                 continue
             key = config_key(config)
@@ -195,6 +235,26 @@ class StrategyTuner(Tuner):
         self._told.add(parameter_id)
         self._params.setdefault(parameter_id, config)
         self._save()
+        self._serve_owed()
+
+    def _serve_owed(self) -> None:
+        """Send a trial for each refused request the strategy can now answer (called after a result)."""
+        while self._owed > 0 and self._send_trial is not None:
+            try:
+                config = self.strategy.ask()
+            except NotReady:
+                return
+            except SpaceExhausted:
+                self._owed = 0
+                return
+            from nni.runtime.msg_dispatcher import _create_parameter_id   # the dispatcher's own id counter
+            parameter_id = _create_parameter_id()
+            self._owed -= 1
+            self._params[parameter_id] = config
+            self._save()
+            _logger.info("sending parameter_id %s for a request made while %s was waiting for results",
+                         parameter_id, type(self.strategy).__name__)
+            self._send_trial(parameter_id, config)
 
     # -- checkpoint -----------------------------------------------------------------------------
     def _checkpoint_file(self) -> str | None:
@@ -222,6 +282,8 @@ class StrategyTuner(Tuner):
         with open(path, "rb") as f:
             state = pickle.load(f)
         self.strategy, self._imported = state["strategy"], state["imported"]
+        if hasattr(self.strategy, "requeue_pending"):
+            self.strategy.requeue_pending()   # trials running at the stop never report: propose them again
         # The strategy remembers every configuration it proposed or was told, so nothing is
         # proposed again. Parameter ids are not kept: NNI restarts them at 0 when no trial was in
         # flight, and reports the results of re-run trials through import_data.

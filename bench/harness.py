@@ -1,0 +1,345 @@
+"""Replay a tabular benchmark as NNI trials on a simulated clock.
+
+:func:`run` drives a tuner (and optionally an assessor) through the calls NNI's dispatcher makes
+(``nni/runtime/msg_dispatcher.py``)::
+
+    tuner.update_search_space(space)
+    tuner.generate_multiple_parameters([parameter_id], st_callback=...)   # [] or NoMoreTrialError: none now
+    assessor.assess_trial(trial_job_id, history)                          # each intermediate report
+    tuner.receive_trial_result(parameter_id, parameters, value)           # the final result
+    assessor.trial_end(trial_job_id, success); tuner.trial_end(parameter_id, success)
+
+(``generate_multiple_parameters`` with one id is ``generate_parameters`` for every tuner that does
+not override it; NNI's Evolution overrides it to count running trials.) ``workers`` simulated
+workers each ask for a proposal when free; a trial occupies its worker for the benchmark's cost
+of that proposal; results are delivered in completion-time order through an event queue. A trial
+the assessor stops ends at the time of the report that stopped it, without a final result.
+
+The run stops dispatching once ``n_evals`` evaluations were started, counted in full-evaluation
+units: a proposal with a budget (``epochs``) counts ``epochs trained / max epochs``, so a
+Hyperband-like strategy gets the same number of epochs as ``n_evals`` full evaluations.
+
+Example::
+
+    >>> from bench.anchors import get_contender
+    >>> from bench.problems import LCBench
+    >>> trace = run(get_contender("nni_tpe").make, LCBench("3945"), n_evals=50, workers=4, seed=0)
+    >>> trace.regret_after(50), trace.makespan
+"""
+from __future__ import annotations
+
+import heapq
+import inspect
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import nni
+
+from .anchors import seed_globals
+from .problems import Problem
+
+__all__ = ["Record", "Trace", "run", "mean_se", "anytime", "plot_anytime", "overhead"]
+
+
+@dataclass
+class Record:
+    """One evaluation, in completion order."""
+    parameter_id: int
+    config: dict
+    index: int              # table row
+    budget: int             # epochs asked for (max epochs for a full evaluation)
+    value: float | None     # what the tuner was told (None: stopped early, no final result)
+    cost: float             # simulated seconds the trial ran
+    epochs: int             # epochs trained (restored epochs excluded)
+    start: float            # simulated clock at start and at completion
+    end: float
+    regret: float           # incumbent's regret after this completion (nan: no incumbent yet)
+    units: float            # full-evaluation units consumed (epochs / max epochs)
+    worker: int
+
+
+@dataclass
+class Trace:
+    problem: str
+    strategy: str
+    seed: int
+    workers: int
+    n_evals: int
+    records: list = field(default_factory=list)
+    budget_aware: bool = False      # some proposal carried a budget
+    stop_reason: str = ""           # why dispatching stopped
+    wall_s: float = 0.0             # real seconds of the whole run
+    tuner_s: float = 0.0            # real seconds spent in tuner/assessor calls
+
+    @property
+    def makespan(self) -> float:
+        return max((r.end for r in self.records), default=0.0)
+
+    @property
+    def epochs(self) -> int:
+        return sum(r.epochs for r in self.records)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """end time, regret, cumulative units and epochs, per record (completion order)."""
+        return {"end": np.array([r.end for r in self.records]),
+                "regret": np.array([r.regret for r in self.records]),
+                "units": np.cumsum([r.units for r in self.records]),
+                "epochs": np.cumsum([r.epochs for r in self.records])}
+
+    def regret_after(self, units: float) -> float:
+        """Incumbent regret once ``units`` full evaluations were consumed (the first completion
+        reaching it; the last one if the run never did)."""
+        if not self.records:
+            return math.nan
+        cum = np.cumsum([r.units for r in self.records])
+        i = int(np.searchsorted(cum, units - 1e-9))
+        return self.records[min(i, len(self.records) - 1)].regret
+
+    def regret_at_time(self, t: float) -> float:
+        best = math.nan
+        for r in self.records:
+            if r.end > t:
+                break
+            best = r.regret
+        return best
+
+    @property
+    def final_regret(self) -> float:
+        return self.records[-1].regret if self.records else math.nan
+
+
+def _call_factory(factory: Callable, seed: int, problem: Problem):
+    """``factory(seed, problem)`` or ``factory(seed)``."""
+    try:
+        n = len([p for p in inspect.signature(factory).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty])
+    except (TypeError, ValueError):
+        n = 2
+    return factory(seed, problem) if n >= 2 else factory(seed)
+
+
+def run(tuner_factory: Callable, problem: Problem, n_evals: int, workers: int = 1, seed: int = 0,
+        assessor_factory: Callable | None = None, strategy: str = "") -> Trace:
+    """Run one tuner on ``problem`` for ``n_evals`` evaluations with ``workers`` simulated workers.
+
+    ``tuner_factory(seed, problem)`` (or ``tuner_factory(seed)``) returns an NNI Tuner; the same
+    for ``assessor_factory`` and an NNI Assessor. The global ``random``/``np.random`` generators
+    are seeded with ``seed`` first (NNI's Evolution, GP and Anneal draw from them).
+    """
+    if workers < 1 or n_evals < 1:
+        raise ValueError("workers and n_evals must be positive")
+    t_wall = time.perf_counter()
+    seed_globals(seed)
+    tuner_s = 0.0
+
+    def timed(fn, *args, **kwargs):
+        nonlocal tuner_s
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            tuner_s += time.perf_counter() - t0
+
+    tuner = _call_factory(tuner_factory, seed, problem)
+    assessor = _call_factory(assessor_factory, seed, problem) if assessor_factory else None
+    timed(tuner.update_search_space, problem.search_space)
+    trace = Trace(problem.name, strategy or type(tuner).__name__, seed, workers, n_evals)
+    session = problem.session()
+
+    events: list = []                  # (time, seq, kind, parameter_id, epoch)
+    seq = 0
+    pending: deque = deque()           # proposals the tuner sent through st_callback
+    running: dict[int, dict] = {}
+    free = list(range(workers))[::-1]  # free worker ids (pop from the end: worker 0 first)
+    next_id = 0
+    dispatched = 0.0
+    clock = 0.0
+    incumbent: tuple | None = None     # (budget, value, index)
+
+    def st_callback(parameter_id, params):
+        pending.append((parameter_id, params))
+
+    def push(t, kind, pid, epoch=0):
+        nonlocal seq
+        heapq.heappush(events, (t, seq, kind, pid, epoch))
+        seq += 1
+
+    def ask() -> tuple[int, dict] | None:
+        nonlocal next_id
+        if pending:
+            return pending.popleft()
+        pid = next_id
+        next_id += 1
+        try:
+            out = timed(tuner.generate_multiple_parameters, [pid], st_callback=st_callback)
+        except nni.NoMoreTrialError:
+            out = []
+        if pending and not out:
+            return pending.popleft()
+        return (pid, out[0]) if out else None
+
+    def dispatch() -> None:
+        nonlocal dispatched
+        while free and dispatched < n_evals - 1e-9:
+            got = ask()
+            if got is None:
+                trace.stop_reason = "no more trials from the tuner"
+                return
+            pid, params = got
+            before = session.paid.get(session.problem.lookup(params)[0], 0)
+            ev = session.evaluate(params)
+            if problem.budget_key is not None and problem.budget_key in params:
+                trace.budget_aware = True
+            units = ev.epochs / problem.max_budget if problem.budget_key else 1.0
+            dispatched += units
+            worker = free.pop()
+            running[pid] = {"params": params, "ev": ev, "start": clock, "worker": worker,
+                            "job": f"trial_{pid}", "paid_before": before}
+            if assessor is not None and ev.curve:
+                for e, off in enumerate(ev.report_offsets, start=1):
+                    push(clock + off, "report", pid, e)
+            push(clock + ev.cost, "end", pid)
+        if dispatched >= n_evals - 1e-9:
+            trace.stop_reason = f"{n_evals} evaluations started"
+
+    def finish(pid: int, value: float | None, epoch: int) -> None:
+        nonlocal incumbent
+        info = running.pop(pid)
+        ev = info["ev"]
+        if value is not None:
+            key = (ev.budget, value)
+            if incumbent is None or key > incumbent[:2]:
+                incumbent = (ev.budget, value, ev.index)
+            cost, epochs, budget = ev.cost, ev.epochs, ev.budget
+        else:   # stopped at ``epoch``: it trained (and pays) only that far
+            paid = min(info["paid_before"], ev.budget)
+            cost = ev.report_offsets[epoch - 1]
+            epochs = max(0, epoch - paid)
+            budget = epoch
+            session.paid[ev.index] = max(info["paid_before"], epoch)
+        regret = problem.regret(incumbent[2]) if incumbent is not None else math.nan
+        trace.records.append(Record(pid, dict(info["params"]), ev.index, budget, value, cost, epochs,
+                                    info["start"], clock, regret,
+                                    epochs / problem.max_budget if problem.budget_key else 1.0,
+                                    info["worker"]))
+        free.append(info["worker"])
+
+    dispatch()
+    if not running:
+        trace.stop_reason = trace.stop_reason or "the tuner proposed nothing"
+    history: dict[int, list] = {}
+    while events:
+        t, _, kind, pid, epoch = heapq.heappop(events)
+        if pid not in running:          # stopped by the assessor earlier
+            continue
+        clock = t
+        info = running[pid]
+        if kind == "report":
+            history.setdefault(pid, []).append(info["ev"].curve[epoch - 1])
+            result = timed(assessor.assess_trial, info["job"], list(history[pid]))
+            if _is_bad(result) and epoch < info["ev"].budget:
+                history.pop(pid, None)
+                finish(pid, None, epoch)
+                timed(assessor.trial_end, info["job"], False)
+                timed(tuner.trial_end, pid, False)
+                dispatch()
+            continue
+        value = info["ev"].value
+        timed(tuner.receive_trial_result, pid, info["params"], value)
+        finish(pid, value, info["ev"].budget)
+        if assessor is not None and pid in history:
+            history.pop(pid)
+            timed(assessor.trial_end, info["job"], True)
+        timed(tuner.trial_end, pid, True)
+        dispatch()
+    trace.wall_s = time.perf_counter() - t_wall
+    trace.tuner_s = tuner_s
+    return trace
+
+
+def _is_bad(result: Any) -> bool:
+    from nni.assessor import AssessResult
+    if isinstance(result, bool):
+        return not result
+    return result is AssessResult.Bad
+
+
+# -- aggregation --------------------------------------------------------------------------------
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error (nan-free values; se 0 for a single value)."""
+    x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan
+    se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+    return float(x.mean()), se
+
+
+def anytime(traces: Sequence[Trace], grid: np.ndarray, time_unit: float = 1.0) -> np.ndarray:
+    """Best-so-far regret at each time of ``grid`` (in units of ``time_unit``), one row per trace."""
+    out = np.full((len(traces), len(grid)), np.nan)
+    for i, tr in enumerate(traces):
+        a = tr.arrays()
+        if not len(a["end"]):
+            continue
+        ends = a["end"] / time_unit
+        idx = np.searchsorted(ends, grid, side="right") - 1
+        ok = idx >= 0
+        out[i, ok] = a["regret"][idx[ok]]
+    return out
+
+
+def plot_anytime(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path, title: str,
+                 xlabel: str, ylabel: str = "regret of the incumbent (best so far)") -> None:
+    """``curves``: label -> (x, mean, se). Writes a PNG (log x axis)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, (x, m, se) in curves.items():
+        style = "-" if label.startswith("ours") else "--"
+        line, = ax.plot(x, m, style, label=label, lw=1.6)
+        ax.fill_between(x, m - se, m + se, color=line.get_color(), alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- overhead -----------------------------------------------------------------------------------
+
+def overhead(tuner_factory: Callable, problem: Problem, ks: Sequence[int] = (100, 200), reps: int = 5,
+             seed: int = 0) -> dict[int, float]:
+    """Milliseconds per ask+tell (``generate_parameters`` + ``receive_trial_result`` +
+    ``trial_end``) after k observations: the median over the ``reps`` calls that follow the k-th
+    result, in a sequential run on ``problem``. Returns {k: ms}."""
+    seed_globals(seed)
+    tuner = _call_factory(tuner_factory, seed, problem)
+    tuner.update_search_space(problem.search_space)
+    session = problem.session()
+    times: list[float] = []
+    for pid in range(max(ks) + reps):
+        t0 = time.perf_counter()
+        try:
+            out = tuner.generate_multiple_parameters([pid], st_callback=lambda *a: None)
+        except nni.NoMoreTrialError:
+            out = []
+        dt = time.perf_counter() - t0
+        if not out:
+            break
+        params = out[0]
+        value = session.evaluate(params).value
+        t0 = time.perf_counter()
+        tuner.receive_trial_result(pid, params, value)
+        tuner.trial_end(pid, True)
+        times.append(dt + time.perf_counter() - t0)
+    return {k: float(np.median(times[k:k + reps])) * 1000 if len(times) >= k + reps else math.nan for k in ks}
