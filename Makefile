@@ -7,13 +7,17 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 demo: $(STAMP)
 	$(BIN)/nas-plugins demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+# Benchmarks (not part of the test suite): replays LCBench/NAS-Bench-201 and rewrites docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_hpo
 
 install: $(STAMP)
 

@@ -363,13 +363,13 @@ def report(args, chosen, results, over, notes, plan, elapsed, img_dir: Path, doc
                    "its comparisons use the same tasks and seeds for the other side")
     out += [f"* {n}" for n in notes]
     if errors:
-        seen = set()
+        groups = defaultdict(list)
         for r in errors:
-            key = (r["name"], r["error"])
-            if key not in seen:
-                seen.add(key)
-                out.append(f"* **failed**: {labels.get(r['name'], r['name'])} on {r['problem']} "
-                           f"({sum(1 for e in errors if e['name'] == r['name'])} cells): `{r['error'][:300]}`")
+            groups[(r["name"], r["error"])].append(r)
+        for (name, error), rs in groups.items():
+            probs = sorted({r["problem"] for r in rs})
+            out.append(f"* **failed**: {labels.get(name, name)} on {', '.join(probs)} ({len(rs)} cells): "
+                       f"`{error[:300]}`")
     out.append("")
 
     # LCBench --------------------------------------------------------------------------------

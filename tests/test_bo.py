@@ -346,3 +346,18 @@ def test_tabular_predictor_with_nasp_bo(tmp_path):
     params = {(m["hyperparameters"]["learning_rate"], m["hyperparameters"]["num_leaves"]) for m in models.values()}
     assert len(params) == 4
 
+
+
+@pytest.mark.parametrize("estimator", ["GP", "RF"])
+def test_all_categorical_space(estimator):
+    """A NAS cell (six op choices, as NAS-Bench-201): skopt's GP needs sampling, not L-BFGS, here."""
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    space = Space.from_nni({f"edge{i}": {"_type": "choice", "_value": ops} for i in range(6)})
+    bo = BayesOpt(space, base_estimator=estimator, n_initial_points=3, seed=0)
+    seen = set()
+    for _ in range(12):
+        config = bo.ask()
+        space.check(config)
+        seen.add(config_key(config))
+        bo.tell(config, sum(ops.index(v) for v in config.values()))
+    assert len(seen) == 12

@@ -226,11 +226,14 @@ class BayesOpt(Strategy):
         y = [loss for _, loss in rows]
         gp = self.base_estimator == "GP"
         dimensions = [_skopt_dimension(path, p) for path, p in dims]
+        # skopt's L-BFGS acquisition optimizer needs a continuous dimension: an all-categorical
+        # space (e.g. a NAS cell of op choices) is optimized by sampling.
+        lbfgs = gp and not all(isinstance(p, Choice) for _, p in dims)
         estimator = cook_estimator("GP", space=dimensions, random_state=random_state,
                                    n_restarts_optimizer=_GP_FIT_RESTARTS) if gp else self.base_estimator
         opt = Optimizer(dimensions, base_estimator=estimator, n_initial_points=0, acq_func=self.acq_func,
-                        random_state=random_state, acq_optimizer="lbfgs" if gp else "sampling",
-                        acq_optimizer_kwargs=_GP_OPTIMIZER if gp else _TREE_OPTIMIZER)
+                        random_state=random_state, acq_optimizer="lbfgs" if lbfgs else "sampling",
+                        acq_optimizer_kwargs=_GP_OPTIMIZER if lbfgs else _TREE_OPTIMIZER)
         # One BLAS thread: these matrices are small, and threads only contend (3-5x slower on a busy host).
         with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
