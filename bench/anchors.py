@@ -126,9 +126,21 @@ def _hyperopt_missing() -> str | None:
 
 def _nni_anneal(seed: int, problem) -> Tuner:
     from nni.algorithms.hpo.hyperopt_tuner import HyperoptTuner
-    tuner = HyperoptTuner(algorithm_name="anneal", optimize_mode="maximize")
+
+    class AnnealTuner(HyperoptTuner):
+        """NNI's Anneal. hyperopt 0.3.0's anneal crashes on ``qloguniform`` under numpy 2 ("truth
+        value of an empty array"), so it gets ``loguniform`` for those axes: every proposal maps to
+        the nearest table configuration anyway, so the anchor can reach exactly the same points."""
+
+        def update_search_space(self, search_space):
+            def fix(spec):
+                if spec.get("_type") == "qloguniform":
+                    return {"_type": "loguniform", "_value": spec["_value"][:2]}
+                return spec
+            super().update_search_space({k: fix(v) for k, v in search_space.items()})
+
     # HyperoptTuner draws hyperopt's seed from np.random (seeded by the harness per run).
-    return tuner
+    return AnnealTuner(algorithm_name="anneal", optimize_mode="maximize")
 
 
 def _nni_evolution(seed: int, problem) -> Tuner:

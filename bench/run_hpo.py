@@ -658,12 +658,12 @@ def _epochs_to_reach(rs: list, target: float) -> float | None:
     return float(grid[hit[0]]) if len(hit) else None
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
     """Replace the text between the markers in ``path`` (or append it; create the file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if START in old and END in old and old.index(START) < old.index(END):
-        new = old[:old.index(START)] + section + old[old.index(END) + len(END):]
+    if start in old and end in old and old.index(start) < old.index(end):
+        new = old[:old.index(start)] + section + old[old.index(end) + len(end):]
     else:
         new = (old.rstrip("\n") + "\n\n" if old.strip() else "# Benchmarks\n\n") + section + "\n"
     path.write_text(new, encoding="utf-8")
