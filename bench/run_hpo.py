@@ -143,8 +143,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--skip", default="", help="strategies to leave out, comma-separated")
     p.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--slow", default="nni_gp",
-                   help="strategies run on the subset below (default nni_gp: ~10 s per proposal; our bo takes "
-                        "~3 s per 50-evaluation run and runs in full unless named here; '' for none)")
+                   help="strategies run on the subset below; NAME@lcbench or NAME@nb201 for one family only "
+                        "(default nni_gp: ~10 s per proposal; our bo takes ~3 s per 50-evaluation LCBench run "
+                        "and ~23 s per 100-query NB201 run; '' for none)")
     p.add_argument("--slow-tasks", type=int, default=4, help="LCBench tasks for slow strategies (default 4)")
     p.add_argument("--slow-seeds", type=int, default=2, help="seeds per task for slow strategies (default 2)")
     p.add_argument("--slow-nb201-seeds", type=int, default=10, help="NB201 seeds for slow strategies (default 10)")
@@ -240,13 +241,13 @@ def main(argv=None) -> int:
     cells, plan = [], {}
     slow = {x for x in args.slow.split(",") if x}
     for c in chosen:
-        is_slow = c.name in slow
-        ws = slow_workers if is_slow else workers
         for spec_list, seeds, n_evals in ((lc, args.seeds, args.evals), (nb, args.nb201_seeds, args.nb201_evals)):
             if not spec_list:
                 continue
             reason = c.supports(_problem(spec_list[0]))
             family = spec_list[0].split("/")[0]
+            is_slow = c.name in slow or f"{c.name}@{family}" in slow
+            ws = slow_workers if is_slow else workers
             if reason:
                 notes.append(f"{c.label} not run on {family}: {reason}")
                 continue
@@ -262,7 +263,7 @@ def main(argv=None) -> int:
                     for w in ws:
                         cells.append((c.name, spec, seed, w, n_evals))
     # Longest first: slow strategies and 1-worker cells, so the pool's tail stays short.
-    cells.sort(key=lambda cell: (-(cell[0] in slow), -cell[4], cell[3], cell[1], cell[2]))
+    cells.sort(key=lambda cell: (-((cell[0], cell[1].split("/")[0]) in plan), -cell[4], cell[3], cell[1], cell[2]))
     ks = [int(k) for k in args.overhead_ks.split(",") if k]
     over = []
     if args.from_raw:
@@ -273,13 +274,20 @@ def main(argv=None) -> int:
                 raw = pickle.load(f)
             results += raw["results"]
             over += raw["overhead"]
+            ran = {(r["name"], r["problem"].split("/")[0]) for r in raw["results"]}
+            for key in ran - set(raw.get("plan", {})):   # a later file's full run replaces an earlier subset
+                plan.pop(key, None)
             plan.update(raw.get("plan", {}))
             notes += [n for n in raw.get("notes", []) if n not in notes]
             notes.append(f"includes the run `python -m bench.run_hpo {' '.join(raw['args'].get('argv', []))}` "
                          f"({raw.get('elapsed', float('nan')):.0f} s)")
         names = {c.name for c in chosen}
-        results = [r for r in results if r["name"] in names]
-        over = [o for o in over if o["name"] in names]
+        ran_labels = {c.label for c in chosen if any(r["name"] == c.name for r in results)}
+        notes = [nt for nt in notes if not any(nt.startswith(f"{lb} unavailable") for lb in ran_labels)]
+        # The same cell in several files: the last one wins.
+        cells_seen = {(r["name"], r["problem"], r["seed"], r["workers"], r["n_evals"]): r for r in results}
+        results = [r for r in cells_seen.values() if r["name"] in names]
+        over = list({o["name"]: o for o in over if o["name"] in names}.values())
         notes.append(f"tables written from {', '.join(args.from_raw)} (wall time: of this rendering only)")
         ks = []
     else:

@@ -26,6 +26,16 @@ def exhaust(strategy, limit: int = 10_000) -> list[dict]:
         assert len(out) <= limit, "never exhausted"
 
 
+def ask_tell(strategy, objective, n: int) -> list[dict]:
+    """Ask ``n`` configurations one at a time, telling each its ``objective`` value; return them."""
+    out = []
+    for _ in range(n):
+        config = strategy.ask()
+        strategy.tell(config, objective(config))
+        out.append(config)
+    return out
+
+
 def keys(configs) -> list[str]:
     from nas_plugins.space import config_key
     return [config_key(c) for c in configs]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from autogluon.common.space import Categorical, Int, Real
-from conftest import keys, nni_config
+from conftest import ask_tell, keys, nni_config
 from test_nni import assert_paired
 
 from nas_plugins.space import Space, config_key
@@ -47,15 +47,6 @@ def toy(config: dict) -> float:
     """A value to maximise over MIXED, best near lr=1e-3, dropout=0.2, op=conv."""
     value = -(math.log10(config["lr"]) + 3) ** 2 - 4 * (config["dropout"] - 0.2) ** 2 - 0.1 * config["layers"]
     return value + (1.0 if config["op"]["_name"] == "conv" else 0.0) - 0.1 * abs(config["init"])
-
-
-def run_bo(bo: BayesOpt, f, n: int) -> list[dict]:
-    out = []
-    for _ in range(n):
-        config = bo.ask()
-        bo.tell(config, f(config))
-        out.append(config)
-    return out
 
 
 # -- mapping ---------------------------------------------------------------------------------------
@@ -96,7 +87,7 @@ def test_encode_decode_and_inactive_filler():
 @pytest.mark.parametrize("estimator", ["GP", "RF", "ET"])
 def test_proposals_lie_in_the_space(estimator):
     bo = BayesOpt(MIXED, base_estimator=estimator, n_initial_points=6, seed=0)
-    configs = run_bo(bo, toy, 24)
+    configs = ask_tell(bo, toy, 24)
     for config in configs:
         assert MIXED.check(config)                              # also: no inactive branch parameters
         assert json.loads(json.dumps(config, allow_nan=False)) == config
@@ -110,8 +101,8 @@ def test_log_dimension_is_searched_in_log_space(estimator):
     """lr does not matter: its proposals follow the log-uniform prior, in both phases."""
     space = Space.from_nni({"lr": spec("loguniform", 1e-5, 1e-1), "x": spec("uniform", 0, 1)})
     bo = BayesOpt(space, base_estimator=estimator, n_initial_points=40, seed=3)
-    initial = run_bo(bo, lambda c: -(c["x"] - 0.3) ** 2, 40)
-    model = run_bo(bo, lambda c: -(c["x"] - 0.3) ** 2, 40)
+    initial = ask_tell(bo, lambda c: -(c["x"] - 0.3) ** 2, 40)
+    model = ask_tell(bo, lambda c: -(c["x"] - 0.3) ** 2, 40)
     for phase in (initial, model):
         median = statistics.median(math.log10(c["lr"]) for c in phase)
         assert -4.5 < median < -1.8, median                     # linear sampling would give about -1.3
@@ -129,7 +120,7 @@ def test_concurrent_asks_in_the_model_phase_are_distinct(estimator, monkeypatch)
 
     monkeypatch.setattr(Optimizer, "tell", spy)
     bo = BayesOpt(MIXED, base_estimator=estimator, n_initial_points=5, seed=1)
-    run_bo(bo, toy, 5)
+    ask_tell(bo, toy, 5)
     told.clear()
     pending = [bo.ask() for _ in range(8)]
     assert len(set(keys(pending))) == 8
@@ -188,7 +179,7 @@ def test_training_set_cap_keeps_the_best_half_and_the_most_recent():
 def test_mode_is_respected(mode):
     space = Space.from_nni({"x": spec("uniform", 0, 1)})
     bo = BayesOpt(space, n_initial_points=4, seed=0, mode=mode)
-    configs = run_bo(bo, lambda c: c["x"], 16)
+    configs = ask_tell(bo, lambda c: c["x"], 16)
     tail = statistics.mean(c["x"] for c in configs[8:])
     assert (tail > 0.8) if mode == "max" else (tail < 0.2), tail
 
@@ -216,22 +207,22 @@ def test_beats_random_search_on_a_quadratic():
 def test_seeded_and_pickles_mid_run(estimator):
     make = lambda seed: BayesOpt(MIXED, base_estimator=estimator, n_initial_points=4, seed=seed)
     bo = make(5)
-    first = run_bo(bo, toy, 8)
+    first = ask_tell(bo, toy, 8)
     pending = [bo.ask(), bo.ask()]                              # in flight when pickled
     copy = pickle.loads(pickle.dumps(bo))
     for c in pending:
         bo.tell(c, toy(c))
         copy.tell(c, toy(c))
-    assert run_bo(copy, toy, 4) == run_bo(bo, toy, 4)
-    assert run_bo(make(5), toy, 8) == first                      # same seed, same proposals
-    assert keys(run_bo(make(6), toy, 8)) != keys(first)
+    assert ask_tell(copy, toy, 4) == ask_tell(bo, toy, 4)
+    assert ask_tell(make(5), toy, 8) == first                      # same seed, same proposals
+    assert keys(ask_tell(make(6), toy, 8)) != keys(first)
 
 
 def test_single_valued_parameters_are_not_dimensions():
     space = Space.from_nni({"c": spec("choice", "only"), "n": spec("randint", 2, 3), "x": spec("uniform", 0, 1),
                             "op": spec("choice", {"_name": "one", "k": spec("choice", 3)})})
     assert [path for path, _ in _dimensions(space)] == ["x"]
-    configs = run_bo(BayesOpt(space, n_initial_points=2, seed=0), lambda c: c["x"], 6)
+    configs = ask_tell(BayesOpt(space, n_initial_points=2, seed=0), lambda c: c["x"], 6)
     assert all(space.check(c) and c["op"] == {"_name": "one", "k": 3} for c in configs)
 
 
@@ -257,7 +248,7 @@ def test_bad_options_are_rejected(options, words):
 @pytest.mark.parametrize("acq_func", ["PI", "LCB", "gp_hedge"])
 def test_other_acquisition_functions(acq_func):
     bo = BayesOpt(MIXED, acq_func=acq_func, n_initial_points=3, seed=0)
-    assert all(MIXED.check(c) for c in run_bo(bo, toy, 6))
+    assert all(MIXED.check(c) for c in ask_tell(bo, toy, 6))
 
 
 def test_skopt_is_imported_lazily():

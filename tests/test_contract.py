@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tuners
-from conftest import exhaust, keys
+from conftest import ask_tell, exhaust, keys
 
 from nas_plugins.space import Space, config_key
 from nas_plugins.strategy import EarlyStopper, SpaceExhausted, Strategy
@@ -78,15 +78,6 @@ def in_space(strategy: Strategy, config: dict) -> dict:
     return {k: v for k, v in config.items() if k != getattr(strategy, "budget_key", None)}
 
 
-def ask_tell(strategy: Strategy, n: int) -> list[dict]:
-    out = []
-    for _ in range(n):
-        config = strategy.ask()
-        strategy.tell(config, objective(config))
-        out.append(config)
-    return out
-
-
 def test_registry_lists_algorithms():
     assert {"grid", "random"} <= set(TUNERS)
     assert "median_stop" in ASSESSORS
@@ -127,8 +118,8 @@ def test_proposals_lie_in_space(tuner, space_name):
 @pytest.mark.parametrize("tuner", TUNERS)
 def test_same_seed_same_proposals(tuner, space_name):
     options = SEEDED_OPTIONS.get(tuner, {})
-    first = ask_tell(make(tuner, space_name, seed=7, **options), 10)
-    second = ask_tell(make(tuner, space_name, seed=7, **options), 10)
+    first = ask_tell(make(tuner, space_name, seed=7, **options), objective, 10)
+    second = ask_tell(make(tuner, space_name, seed=7, **options), objective, 10)
     assert first == second
 
 
@@ -136,8 +127,8 @@ def test_same_seed_same_proposals(tuner, space_name):
 @pytest.mark.parametrize("tuner", TUNERS)
 def test_different_seed_different_proposals(tuner, space_name):
     options = SEEDED_OPTIONS.get(tuner, {})
-    a = ask_tell(make(tuner, space_name, seed=0, **options), 10)
-    b = ask_tell(make(tuner, space_name, seed=1, **options), 10)
+    a = ask_tell(make(tuner, space_name, seed=0, **options), objective, 10)
+    b = ask_tell(make(tuner, space_name, seed=1, **options), objective, 10)
     assert keys(a) != keys(b)
 
 
@@ -151,7 +142,7 @@ def test_space_given_later(tuner):
     # Same proposals as when the space is given at construction.
     late = registry.create(tuner, seed=3)
     late.set_space(space_of("continuous"))
-    assert ask_tell(late, 5) == ask_tell(make(tuner, "continuous", seed=3), 5)
+    assert ask_tell(late, objective, 5) == ask_tell(make(tuner, "continuous", seed=3), objective, 5)
 
 
 @pytest.mark.parametrize("tuner", TUNERS)
@@ -176,7 +167,7 @@ def test_tell_foreign_and_failed_results(tuner, space_name):
     assert [o.value for o in strategy.history] == [None] * len(FAILED_VALUES)
     strategy.tell(space.sample(rng), 0.25)           # a foreign success
     assert strategy.best is not None and strategy.best.value == 0.25
-    for config in ask_tell(strategy, 3):
+    for config in ask_tell(strategy, objective, 3):
         assert space.check(in_space(strategy, config))
         assert strategy.was_seen(config)
     for config in foreign:
@@ -222,11 +213,11 @@ def test_foreign_config_with_float_integers_never_proposed(tuner):
 @pytest.mark.parametrize("tuner", TUNERS)
 def test_pickle_round_trip(tuner, space_name):
     strategy = make(tuner, space_name, seed=11, **SEEDED_OPTIONS.get(tuner, {}))
-    ask_tell(strategy, 5)
+    ask_tell(strategy, objective, 5)
     copy = pickle.loads(pickle.dumps(strategy))
     assert type(copy) is type(strategy)
     assert copy.history == strategy.history
-    assert ask_tell(copy, 5) == ask_tell(strategy, 5)
+    assert ask_tell(copy, objective, 5) == ask_tell(strategy, objective, 5)
     assert copy.best == strategy.best
 
 
