@@ -116,11 +116,12 @@ def _nni_tpe(seed: int, problem) -> Tuner:
     return TpeTuner(optimize_mode="maximize", seed=int(seed))
 
 
-def _hyperopt_missing() -> str | None:
+def _missing(module: str, why: str) -> str | None:
+    """``why`` if ``module`` cannot be imported (an anchor's optional dependency), else None."""
     try:
-        import hyperopt  # noqa: F401
+        __import__(module)
     except ImportError:
-        return "NNI's Anneal runs on hyperopt, which is not installed"
+        return why
     return None
 
 
@@ -324,14 +325,6 @@ class OptunaTuner(Tuner):
             self.study.tell(trial, state=TrialState.FAIL)
 
 
-def _optuna_missing() -> str | None:
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        return "optuna is not installed (pip install -e .[bench])"
-    return None
-
-
 def _optuna_tpe(seed: int, problem) -> Tuner:
     return OptunaTuner(optimize_mode="maximize", seed=int(seed))
 
@@ -340,10 +333,12 @@ def _anchors() -> list[Contender]:
     return [
         Contender("nni_random", "NNI Random", "anchor", _nni_random),
         Contender("nni_tpe", "NNI TPE", "anchor", _nni_tpe),
-        Contender("nni_anneal", "NNI Anneal", "anchor", _nni_anneal, unavailable=_hyperopt_missing()),
+        Contender("nni_anneal", "NNI Anneal", "anchor", _nni_anneal, 
+                  unavailable=_missing("hyperopt", "NNI's Anneal runs on hyperopt, which is not installed")),
         Contender("nni_evolution", "NNI Evolution", "anchor", _nni_evolution),
         Contender("nni_gp", "NNI GP", "anchor", _nni_gp, slow=True, numeric_only=True),
-        Contender("optuna_tpe", "Optuna TPE", "anchor", _optuna_tpe, unavailable=_optuna_missing()),
+        Contender("optuna_tpe", "Optuna TPE", "anchor", _optuna_tpe, 
+                  unavailable=_missing("optuna", "optuna is not installed (pip install -e .[bench])")),
     ]
 
 

@@ -33,13 +33,12 @@ from nas_plugins.space import Space, SearchSpaceError, config_key
 from nas_plugins.strategy import NotReady, SpaceExhausted, Strategy, as_metric
 
 from . import registry
+from .random_search import sample_unseen
 from .registry import register
 
 __all__ = ["hyperband_brackets", "asha_budgets", "Hyperband", "ASHA"]
 
 _RANDOM_FRACTION = 1 / 3          # share of new configurations drawn at random with sampler="bo"
-_MAX_RETRIES = 100
-_ENUMERATE_LIMIT = 1_000_000
 
 
 def _is_int(x: Any) -> bool:
@@ -197,15 +196,10 @@ class _SuccessiveHalving(Strategy):
 
     def _random_config(self) -> dict | None:
         assert self.space is not None
-        for _ in range(_MAX_RETRIES):
-            config = self.space.sample(self.rng)
-            if config_key(config) not in self._configs:
-                return config
-        if self.space.size > _ENUMERATE_LIMIT:
+        try:
+            return sample_unseen(self.space, self.rng, lambda c: config_key(c) in self._configs)
+        except SpaceExhausted:
             return None
-        left = [i for i in range(int(self.space.size))
-                if config_key(self.space.grid_config(i, None)) not in self._configs]
-        return self.space.grid_config(int(self.rng.choice(left)), None) if left else None
 
     def _model_config(self) -> dict | None:
         """BOHB: a "bo" model fitted on the largest budget with at least dims + 2 successes."""
