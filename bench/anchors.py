@@ -333,11 +333,11 @@ def _anchors() -> list[Contender]:
     return [
         Contender("nni_random", "NNI Random", "anchor", _nni_random),
         Contender("nni_tpe", "NNI TPE", "anchor", _nni_tpe),
-        Contender("nni_anneal", "NNI Anneal", "anchor", _nni_anneal, 
+        Contender("nni_anneal", "NNI Anneal", "anchor", _nni_anneal,
                   unavailable=_missing("hyperopt", "NNI's Anneal runs on hyperopt, which is not installed")),
         Contender("nni_evolution", "NNI Evolution", "anchor", _nni_evolution),
         Contender("nni_gp", "NNI GP", "anchor", _nni_gp, slow=True, numeric_only=True),
-        Contender("optuna_tpe", "Optuna TPE", "anchor", _optuna_tpe, 
+        Contender("optuna_tpe", "Optuna TPE", "anchor", _optuna_tpe,
                   unavailable=_missing("optuna", "optuna is not installed (pip install -e .[bench])")),
     ]
 
