@@ -345,7 +345,7 @@ ADAPTERS = _generate_classes()
 def nni_meta() -> dict:
     """The ``nnictl algo register --meta`` document for every registered algorithm."""
     algos = []
-    for info in registry.algorithms():
+    for info in sorted(registry.algorithms(), key=lambda i: (i.kind, i.name)):  # stable, whatever the import order
         classes = ADAPTERS[info.name]
         algos.append({"algoType": info.kind, "builtinName": info.nni_name,
                       "className": f"{__name__}.{classes['class'].__name__}",
