@@ -141,7 +141,9 @@ class EarlyStopper(ABC):
     """Decides from a partial learning curve whether a running trial should stop.
 
     ``curve`` holds the intermediate values reported so far, in order; entries may be None/NaN
-    (a missing or broken report). Call :meth:`complete` when a trial ends.
+    (a missing or broken report). ``config`` is the trial's configuration when the host knows it
+    (stoppers that model configurations use it; others ignore it). Call :meth:`complete` when a
+    trial ends.
     """
     name: ClassVar[str] = ""
 
@@ -151,10 +153,11 @@ class EarlyStopper(ABC):
         self.rng = np.random.default_rng(seed)
 
     @abstractmethod
-    def should_stop(self, trial_id: str, curve: Sequence[Any]) -> bool:
+    def should_stop(self, trial_id: str, curve: Sequence[Any], config: Mapping | None = None) -> bool:
         """True to stop the trial now."""
 
-    def complete(self, trial_id: str, curve: Sequence[Any], success: bool = True) -> None:
+    def complete(self, trial_id: str, curve: Sequence[Any], success: bool = True,
+                 config: Mapping | None = None) -> None:
         """A trial ended (``success`` False if it failed or was killed)."""
 
     def score(self, value: float) -> float:

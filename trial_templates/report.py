@@ -89,7 +89,7 @@ class Trial:
         """True when the attached early stopper says stop (NNI's assessor stops trials itself)."""
         if self.stopper is None or self.backend == "nni":
             return False
-        return bool(self.stopper.should_stop(self.trial_id, self.history))
+        return bool(self.stopper.should_stop(self.trial_id, self.history, config=self.config))
 
     def checkpoint_dir(self) -> str:
         """A folder (created if needed) shared by every trial of the same experiment.
@@ -112,7 +112,7 @@ class Trial:
         """Report the final metric; raises FloatingPointError if it is NaN or infinite."""
         x = _finite(value)
         if self.stopper is not None and self.backend != "nni":
-            self.stopper.complete(self.trial_id, self.history, success=x is not None)
+            self.stopper.complete(self.trial_id, self.history, success=x is not None, config=self.config)
         if x is None:
             raise FloatingPointError(f"trial {self.trial_id}: final metric {value!r} is not a finite number")
         self.result = x

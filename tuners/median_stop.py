@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from nas_plugins.strategy import EarlyStopper, as_metric
 
@@ -37,7 +37,7 @@ class MedianStop(EarlyStopper):
         scores = [self.score(v) for v in map(as_metric, curve[:step]) if v is not None]
         return max(scores) if scores else None
 
-    def should_stop(self, trial_id: str, curve: Sequence[Any]) -> bool:
+    def should_stop(self, trial_id: str, curve: Sequence[Any], config: Mapping | None = None) -> bool:
         step = len(curve)
         if step < self.start_step or len(self._completed) < self.min_completed:
             return False
@@ -49,6 +49,7 @@ class MedianStop(EarlyStopper):
             return False
         return mine < statistics.median(others)
 
-    def complete(self, trial_id: str, curve: Sequence[Any], success: bool = True) -> None:
+    def complete(self, trial_id: str, curve: Sequence[Any], success: bool = True,
+                 config: Mapping | None = None) -> None:
         if success and any(as_metric(v) is not None for v in curve):
             self._completed[str(trial_id)] = [as_metric(v) for v in curve]

@@ -37,3 +37,26 @@ def report_to_manager(message: str) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def current_trial_parameters() -> dict | None:
+    """The parameters of the trial an assessor is judging, or None.
+
+    NNI 3.0 hands ``Assessor.assess_trial`` only the trial id and its curve. The dispatcher's
+    ``_handle_intermediate_metric_data`` frame that calls it holds the report, whose
+    ``parameter_id`` is the one the trial itself received (so NNI's trial/parameter swap does not
+    apply), and the dispatcher keeps every parameter set it sent in ``_trial_params``. Called from
+    inside ``assess_trial``, this reads both; it returns None anywhere else.
+    """
+    from nni.runtime import msg_dispatcher
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_handle_intermediate_metric_data":
+            data = frame.f_locals.get("data")
+            if isinstance(data, dict) and "parameter_id" in data:
+                params = msg_dispatcher._trial_params.get(data["parameter_id"])
+                return dict(params) if isinstance(params, dict) else None
+            return None
+        frame = frame.f_back
+    return None

@@ -45,7 +45,7 @@ from nas_plugins.space import SearchSpaceError, Space, config_key
 from nas_plugins.strategy import EarlyStopper, NotReady, SpaceExhausted, Strategy, as_metric
 
 from .. import registry
-from .nni_compat import keep_comments, report_to_manager
+from .nni_compat import current_trial_parameters, keep_comments, report_to_manager
 
 __all__ = ["extract_metric", "build_options", "nni_meta", "StrategyTuner",
            "StopperAssessor", "AlgorithmArgsValidator"]
@@ -298,14 +298,17 @@ class StopperAssessor(Assessor):
         options, self._fatal = _options_or_error(self.algorithm, class_args)
         self.stopper: EarlyStopper = registry.create(self.algorithm, **options)
         self._curves: dict[str, list] = {}
+        self._configs: dict[str, dict | None] = {}
 
     def assess_trial(self, trial_job_id: str, trial_history: list) -> AssessResult:
         if self._fatal is not None:
             _fail_experiment(self._fatal)
         curve = [extract_metric(v) for v in trial_history]
         self._curves[trial_job_id] = curve
+        if self._configs.get(trial_job_id) is None:
+            self._configs[trial_job_id] = current_trial_parameters()
         try:
-            stop = self.stopper.should_stop(trial_job_id, curve)
+            stop = self.stopper.should_stop(trial_job_id, curve, config=self._configs[trial_job_id])
         except Exception:  # an assessor bug must not take the dispatcher down
             _logger.exception("%s failed on trial %s; letting it run", type(self.stopper).__name__, trial_job_id)
             return AssessResult.Good
@@ -316,7 +319,8 @@ class StopperAssessor(Assessor):
         return AssessResult.Good
 
     def trial_end(self, trial_job_id: str, success: bool) -> None:
-        self.stopper.complete(trial_job_id, self._curves.pop(trial_job_id, []), success)
+        self.stopper.complete(trial_job_id, self._curves.pop(trial_job_id, []), success,
+                              config=self._configs.pop(trial_job_id, None))
 
 
 def _camel(name: str) -> str:
