@@ -28,24 +28,16 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from nas_plugins.lcbench import LCBENCH_SPACE, benchmarks_dir, load_lcbench
+
 __all__ = ["benchmarks_dir", "Evaluation", "Problem", "Session", "LCBench", "NB201",
            "LCBENCH_SPACE", "NB201_OPS", "NB201_EDGES", "NB201_DATASETS", "lcbench_tasks",
            "nb201_arch", "make_problem"]
-
-_REPO = Path(__file__).resolve().parent.parent
-
-
-def benchmarks_dir() -> Path:
-    """``$NASP_BENCHMARKS``, or ``<repo>/../shared/benchmarks``."""
-    return Path(os.environ.get("NASP_BENCHMARKS") or _REPO.parent / "shared" / "benchmarks")
-
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -115,36 +107,12 @@ class Session:
 # LCBench
 # ---------------------------------------------------------------------------------------------
 
-#: The LCBench ranges (Zimmer et al. 2021; YAHPO Gym's ``lcbench`` space); the table lies inside.
-#: Integers on a log scale are ``qloguniform`` with q=1 (batch_size, max_units).
-LCBENCH_SPACE = {
-    "batch_size": {"_type": "qloguniform", "_value": [16, 512, 1]},
-    "learning_rate": {"_type": "loguniform", "_value": [1e-4, 1e-1]},
-    "max_dropout": {"_type": "uniform", "_value": [0.0, 1.0]},
-    "max_units": {"_type": "qloguniform", "_value": [64, 1024, 1]},
-    "momentum": {"_type": "uniform", "_value": [0.1, 0.99]},
-    "num_layers": {"_type": "randint", "_value": [1, 6]},
-    "weight_decay": {"_type": "uniform", "_value": [1e-5, 1e-1]},
-}
 _LOG_TYPES = ("loguniform", "qloguniform")
 
 
-@functools.lru_cache(maxsize=2)
-def _lcbench_tables(path: str) -> dict:
-    with np.load(path) as d:
-        names = [str(n) for n in d["param_names"]]
-        if sorted(names) != sorted(LCBENCH_SPACE):
-            raise ValueError(f"{path}: unexpected parameters {names}")
-        time_s = d["time_s"].astype(np.float64)
-        # The surrogate's cumulative times dip slightly in 0.4% of steps: keep them non-decreasing.
-        time_s = np.maximum.accumulate(time_s, axis=2)
-        return {"tasks": [str(t) for t in d["tasks"]], "names": names,
-                "configs": d["configs"].astype(np.float64),
-                "acc": d["val_accuracy"].astype(np.float64), "time": time_s}
-
-
 def _lcbench() -> dict:
-    return _lcbench_tables(str(benchmarks_dir() / "lcbench_curves.npz"))
+    t = load_lcbench(str(benchmarks_dir() / "lcbench_curves.npz"))
+    return {"tasks": t.tasks, "names": t.names, "configs": t.configs, "acc": t.acc, "time": t.time}
 
 
 def lcbench_tasks() -> list[str]:

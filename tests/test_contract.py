@@ -26,7 +26,12 @@ ASSESSORS = [a.name for a in tuners.algorithms("assessor")]
 # Options under which a tuner's proposals depend on its seed (grid is seed-free unless shuffled).
 SEEDED_OPTIONS: dict[str, dict] = {"grid": {"shuffle": True}}
 # Options under which an assessor actually judges short curves early.
-ACTIVE_OPTIONS: dict[str, dict] = {"median_stop": {"start_step": 1, "min_completed": 1}}
+ACTIVE_OPTIONS: dict[str, dict] = {
+    "median_stop": {"start_step": 1, "min_completed": 1},
+    "curve_fit": {"start_step": 4, "max_step": 12},
+    # Online only (no model file in the contract tests), fitted in the foreground so decisions are reproducible.
+    "lcranknet": {"background": False, "online_min_completed": 2, "online_steps": 50, "delta": 0.5},
+}
 # Options under which a multi-fidelity tuner runs each configuration once (by default it proposes a
 # configuration again with a larger budget once its results are in).
 SINGLE_FIDELITY: dict[str, dict] = {"hyperband": {"R": 1, "iterations": None}, "asha": {"R": 1}}

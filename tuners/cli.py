@@ -4,6 +4,8 @@
     nas-plugins nni-meta               the meta document for ``nnictl algo register --meta``
     nas-plugins validate CONFIG.yml    check our classArgs and the search space before a run
     nas-plugins demo [--config ...]    the main job: a real NNI experiment mixing HPO and NAS
+    nas-plugins lcranknet-pretrain --out FILE [--tasks id,...] [--exclude id,...]
+                                       pre-train LCRankNet on LCBench curves (for NaspLCRankNet)
 """
 from __future__ import annotations
 
@@ -85,6 +87,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if status in ("DONE", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and done else 1
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from nas_plugins.lcranknet import pretrain_lcbench
+
+    def split(text: str) -> list[str]:
+        return [t for t in text.split(",") if t]
+
+    t0 = time.monotonic()
+    try:
+        ranker = pretrain_lcbench(split(args.tasks), exclude=split(args.exclude), path=args.data,
+                                  steps=args.steps, seed=args.seed)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    ranker.save(args.out)
+    print(f"LCRankNet trained on {len(ranker.task_names)} LCBench task(s) in {time.monotonic() - t0:.0f} s; "
+          f"saved to {args.out}\nuse it with:  assessor: {{name: NaspLCRankNet, classArgs: {{model_path: {args.out}}}}}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nas-plugins", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--keep-open", action="store_true", help="keep the experiment and web UI running")
     p.set_defaults(func=_demo)
+    p = sub.add_parser("lcranknet-pretrain", help="pre-train LCRankNet on LCBench learning curves")
+    p.add_argument("--out", required=True, help="model file to write (NaspLCRankNet's model_path)")
+    p.add_argument("--tasks", default="", help="comma-separated OpenML task ids (default: all 34)")
+    p.add_argument("--exclude", default="", help="task ids to leave out (e.g. the task you will tune)")
+    p.add_argument("--data", default=None, help="lcbench_curves.npz (default: $NASP_BENCHMARKS or ../shared/benchmarks)")
+    p.add_argument("--steps", type=int, default=4000, help="training steps of 256 curve pairs")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_pretrain)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -307,6 +307,8 @@ class StopperAssessor(Assessor):
         self._curves[trial_job_id] = curve
         if self._configs.get(trial_job_id) is None:
             self._configs[trial_job_id] = current_trial_parameters()
+            if self._configs[trial_job_id] is None:
+                _logger.warning("trial %s: parameters not found; judging it from its curve only", trial_job_id)
         try:
             stop = self.stopper.should_stop(trial_job_id, curve, config=self._configs[trial_job_id])
         except Exception:  # an assessor bug must not take the dispatcher down

@@ -1,0 +1,401 @@
+"""Learning-curve early stopping on LCBench, leave one task out.
+
+    python -m bench.run_lc [--tasks all|N|id,id] [--seeds 3] [--trials 100] [--only name,...]
+                           [--slow-tasks 3] [--slow-seeds 1] [--pretrain-steps 1500] [--processes 2]
+                           [--out docs/benchmarks.md] [--raw FILE] [--from-raw FILE...] [--smoke]
+
+For each task and seed, random search draws ``--trials`` configurations of the 1,000 in the table
+(the same draws for every contender) and trains them one after the other; after every epoch the
+assessor sees the curve so far (as NNI consults it) and may stop the trial. A trial that runs all
+52 epochs is complete; the regret is the task's best final-epoch accuracy minus the final-epoch
+accuracy of the best complete trial. Contenders: no early stopping; ours (median stop, curve
+fitting, LCRankNet with transfer, LCRankNet online only); NNI's Medianstop and Curvefitting
+assessors; our Hyperband (a tuner, so it draws its own configurations; given the epochs NNI's
+Medianstop used on the same task and seed).
+
+LCRankNet with transfer is pre-trained, for each task, on the curves of the OTHER 33 tasks only
+(models cached in ``runs/lc/models``). A second table gives every assessor the same epoch budget
+(the epochs NNI's Medianstop used on that task and seed, random search going on through the table
+until the budget is spent) and compares regrets task by task. Contenders in ``--slow`` (default
+NNI's Curvefitting: its sampler needs seconds per decision) run on the first ``--slow-tasks``
+tasks and ``--slow-seeds`` seeds, and not in the equal-epoch table.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import pickle
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+START, END = "<!-- bench:lc:start -->", "<!-- bench:lc:end -->"
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "runs" / "lc" / "models"
+ASSESSORS = ("none", "median_stop", "curve_fit", "lcranknet", "lcranknet@0.03", "lcranknet_online",
+             "nni_medianstop", "nni_curvefitting")
+CONTENDERS = ASSESSORS + ("hyperband",)
+SLOW = ("nni_curvefitting",)
+REFERENCE = {"none": (5200, 2.32), "nni_medianstop": (2366, 2.33)}   # the issue's reference run
+
+
+# -- assessors behind one interface --------------------------------------------------------------
+
+class _NNIStopper:
+    """An NNI assessor driven like our EarlyStopper (what NNI's dispatcher does)."""
+
+    def __init__(self, assessor: Any):
+        from nni.assessor import AssessResult
+        self.assessor, self.bad = assessor, AssessResult.Bad
+
+    def should_stop(self, trial_id: str, curve: list, config: dict | None = None) -> bool:
+        return self.assessor.assess_trial(trial_id, list(curve)) == self.bad
+
+    def complete(self, trial_id: str, curve: list, success: bool = True, config: dict | None = None) -> None:
+        self.assessor.trial_end(trial_id, success)
+
+
+def model_path(task: str, steps: int, seed: int = 0) -> Path:
+    """The leave-``task``-out LCRankNet (pre-trained on every other task), made once and cached."""
+    path = MODELS / f"loto-{task}-steps{steps}-s{seed}.pt"
+    if not path.exists():
+        import torch
+        torch.set_num_threads(1)
+        from nas_plugins.lcranknet import pretrain_lcbench
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ranker = pretrain_lcbench(exclude=[task], steps=steps, seed=seed)
+        tmp = path.with_suffix(".tmp")
+        ranker.save(tmp)
+        tmp.replace(path)
+    return path
+
+
+def make_stopper(name: str, task: str, seed: int, max_epoch: int, pretrain_steps: int):
+    from nas_plugins.lcbench import LCBENCH_SPACE
+    if name == "none":
+        return None
+    if name == "median_stop":
+        from tuners.median_stop import MedianStop
+        return MedianStop(start_step=5, seed=seed)
+    if name == "curve_fit":
+        from tuners import registry
+        return registry.create("curve_fit", max_step=max_epoch, seed=seed)
+    if name.split("@")[0] == "lcranknet":           # "lcranknet@0.03": another delta
+        from tuners.lcranknet_stop import LCRankNetStop
+        delta = {"delta": float(name.split("@")[1])} if "@" in name else {}
+        return LCRankNetStop(model_path=str(model_path(task, pretrain_steps)), background=False, seed=seed, **delta)
+    if name == "lcranknet_online":
+        from tuners.lcranknet_stop import LCRankNetStop
+        return LCRankNetStop(search_space=LCBENCH_SPACE, background=False, seed=seed)
+    if name == "nni_medianstop":
+        from nni.algorithms.hpo.medianstop_assessor import MedianstopAssessor
+        return _NNIStopper(MedianstopAssessor(optimize_mode="maximize", start_step=5))
+    if name == "nni_curvefitting":
+        from nni.algorithms.hpo.curvefitting_assessor import CurvefittingAssessor
+        return _NNIStopper(CurvefittingAssessor(epoch_num=max_epoch, start_step=6, threshold=0.95))
+    raise ValueError(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
+
+
+# -- one run ---------------------------------------------------------------------------------------
+
+def simulate(stopper, acc: np.ndarray, configs: list[dict], order: list[int],
+             epoch_budget: int | None = None) -> dict:
+    """Random search over ``order`` with ``stopper`` consulted after every epoch.
+
+    Without ``epoch_budget`` every trial of ``order`` runs; with it, trials run until the epochs
+    are spent (the last one is cut). Returns epochs, best complete final value, decision times.
+    """
+    T = acc.shape[1]
+    epochs, best, complete, ms = 0, -np.inf, 0, []
+    for k, idx in enumerate(order):
+        tid, cfg, curve = f"trial{k}", configs[idx], [float(v) for v in acc[idx]]
+        e = 0
+        while e < T:
+            if epoch_budget is not None and epochs + e >= epoch_budget:
+                break
+            e += 1
+            if e < T and stopper is not None:
+                t0 = time.perf_counter()
+                stop = stopper.should_stop(tid, curve[:e], cfg)
+                ms.append((time.perf_counter() - t0) * 1000)
+                if stop:
+                    break
+        epochs += e
+        done = e == T
+        if done:
+            complete += 1
+            best = max(best, curve[-1])
+        if stopper is not None and e > 0:
+            stopper.complete(tid, curve[:e], success=done, config=cfg)
+        if epoch_budget is not None and epochs >= epoch_budget:
+            break
+    return {"epochs": epochs, "best": best, "complete": complete, "ms": ms}
+
+
+def hyperband_run(task_index: int, seed: int, epoch_budget: int) -> dict:
+    """Our Hyperband (R = 52 epochs, eta = 3, resuming from checkpoints) until ``epoch_budget``."""
+    from bench.problems import LCBench
+    from nas_plugins.space import Space
+    from nas_plugins.strategy import SpaceExhausted
+    from tuners.hyperband import Hyperband
+    problem = LCBench(task_index)
+    session = problem.session()
+    hb = Hyperband(Space.from_nni(problem.search_space), R=problem.max_budget, eta=3, iterations=None, seed=seed)
+    epochs, best, complete, evals = 0, -np.inf, 0, 0
+    while epochs < epoch_budget:
+        try:
+            config = hb.ask()
+        except SpaceExhausted:
+            break
+        ev = session.evaluate(config)
+        epochs += ev.epochs
+        evals += 1
+        if ev.budget == problem.max_budget:
+            complete += 1
+            best = max(best, ev.value)
+        hb.tell(config, ev.value)
+    return {"epochs": epochs, "best": best, "complete": complete, "ms": [], "evals": evals}
+
+
+def run_cell(cell: tuple) -> dict:
+    """(contender, task index, seed, trials, pretrain steps, equal-epoch budget or None)."""
+    import torch
+    torch.set_num_threads(1)
+    from nas_plugins.lcbench import load_lcbench
+    name, ti, seed, trials, steps, budget = cell
+    table = load_lcbench()
+    acc = table.acc[ti]
+    configs = [table.config(i) for i in range(len(table.configs))]
+    rng = np.random.default_rng([seed, ti])
+    full_order = [int(i) for i in rng.permutation(len(configs))]
+    t0 = time.perf_counter()
+    if name == "hyperband":
+        out = hyperband_run(ti, seed, budget)
+    else:
+        stopper = make_stopper(name, table.tasks[ti], seed, acc.shape[1], steps)
+        order = full_order if budget is not None else full_order[:trials]
+        out = simulate(stopper, acc, configs, order, epoch_budget=budget)
+    optimum = float(acc[:, -1].max())
+    out.update(name=name, task=table.tasks[ti], task_index=ti, seed=seed, budget=budget,
+               regret=optimum - out["best"] if np.isfinite(out["best"]) else float("nan"),
+               wall_s=time.perf_counter() - t0, ms_median=float(np.median(out["ms"])) if out["ms"] else float("nan"),
+               ms_mean=float(np.mean(out["ms"])) if out["ms"] else float("nan"),
+               calls=len(out["ms"]))
+    out.pop("ms")
+    return out
+
+
+# -- driver -----------------------------------------------------------------------------------------
+
+def _map(fn: Callable, cells: list, processes: int) -> list:
+    if processes <= 1:
+        return [fn(c) for c in cells]
+    import multiprocessing as mp
+    with mp.get_context("spawn").Pool(processes) as pool:
+        return pool.map(fn, cells, chunksize=1)
+
+
+def _pretrain(args: tuple) -> str:
+    task, steps = args
+    return str(model_path(task, steps))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", default="all")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--trials", type=int, default=100)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--skip", default="")
+    ap.add_argument("--slow", default=",".join(SLOW))
+    ap.add_argument("--slow-tasks", type=int, default=3)
+    ap.add_argument("--slow-seeds", type=int, default=1)
+    ap.add_argument("--pretrain-steps", type=int, default=4000)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--raw", default=None, help="keep the per-run results in this pickle")
+    ap.add_argument("--from-raw", nargs="*", default=None, help="write the tables from these pickles only")
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.tasks, args.seeds, args.trials, args.pretrain_steps = "2", 1, 20, 100
+        args.slow_tasks, args.slow_seeds = 1, 1
+    out = Path(args.out) if args.out else (Path(tempfile.mkdtemp()) / "benchmarks.md" if args.smoke
+                                            else REPO / "docs" / "benchmarks.md")
+    command = "python -m bench.run_lc " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.from_raw is not None:
+        rows = [r for f in args.from_raw for r in pickle.loads(Path(f).read_bytes())]
+        meta = {"command": command + "  (tables from raw results)", "machine": _machine(), "date": _today()}
+    else:
+        rows, meta = _run(args, command)
+        if args.raw:
+            Path(args.raw).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.raw).write_bytes(pickle.dumps(rows))
+    section = render(rows, meta)
+    print(section)
+    from bench.run_hpo import write_section
+    write_section(out, section, START, END)
+    print(f"written to {out}")
+    return 0
+
+
+def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
+    from nas_plugins.lcbench import load_lcbench
+    tasks = load_lcbench().tasks
+    if args.tasks == "all":
+        chosen = list(range(len(tasks)))
+    elif args.tasks.isdigit():
+        chosen = list(range(min(int(args.tasks), len(tasks))))
+    else:
+        chosen = [tasks.index(t) for t in args.tasks.split(",")]
+    names = [n for n in (args.only.split(",") if args.only else CONTENDERS) if n and n not in args.skip.split(",")]
+    unknown = [n for n in names if n not in CONTENDERS and not n.startswith("lcranknet@")]
+    if unknown:
+        raise SystemExit(f"unknown contender(s) {unknown}; known: {', '.join(CONTENDERS)}")
+    slow = set(args.slow.split(",")) if args.slow else set()
+    t0 = time.perf_counter()
+    if any(n.startswith("lcranknet") and n != "lcranknet_online" for n in names):   # leave-one-task-out models
+        _map(_pretrain, [(tasks[ti], args.pretrain_steps) for ti in chosen], args.processes)
+    pretrain_s = time.perf_counter() - t0
+
+    def cells(budget_of=None):
+        out = []
+        for name in names:
+            if (name == "hyperband" and budget_of is None) or (name in slow and budget_of is not None):
+                continue
+            ts = chosen[:args.slow_tasks] if name in slow else chosen
+            ss = range(args.slow_seeds) if name in slow else range(args.seeds)
+            for ti in ts:
+                for s in ss:
+                    budget = None if budget_of is None else budget_of.get((ti, s))
+                    if budget_of is not None and budget is None:
+                        continue
+                    out.append((name, ti, s, args.trials, args.pretrain_steps, budget))
+        return out
+
+    rows = _map(run_cell, cells(), args.processes)
+    ref = {(r["task_index"], r["seed"]): r["epochs"] for r in rows if r["name"] == "nni_medianstop"}
+    if ref:
+        rows += _map(run_cell, cells(ref), args.processes)
+    meta = {"command": command, "machine": _machine(), "date": _today(), "seeds": list(range(args.seeds)),
+            "trials": args.trials, "tasks": len(chosen), "pretrain_steps": args.pretrain_steps,
+            "pretrain_s": pretrain_s, "wall_s": time.perf_counter() - t0, "slow": sorted(slow & set(names)),
+            "slow_tasks": args.slow_tasks, "slow_seeds": args.slow_seeds}
+    return rows, meta
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def _today() -> str:
+    return _dt.date.today().isoformat()
+
+
+LABELS = {"none": "no early stopping", "median_stop": "ours: median stop (NaspMedianStop)",
+          "curve_fit": "ours: curve fitting (NaspCurveFit)",
+          "lcranknet": "ours: LCRankNet, transfer (NaspLCRankNet, delta 0.1)",
+          "lcranknet@0.03": "ours: LCRankNet, transfer, delta 0.03",
+          "lcranknet_online": "ours: LCRankNet, online only", "nni_medianstop": "NNI Medianstop",
+          "nni_curvefitting": "NNI Curvefitting", "hyperband": "ours: Hyperband (tuner, NaspHyperband)"}
+
+
+def _ordered(by: dict, names: tuple) -> list[str]:
+    return [n for n in names if n in by] + sorted(n for n in by if n not in names)
+
+
+def _mean(xs) -> float:
+    xs = [x for x in xs if x == x]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def render(rows: list[dict], meta: dict) -> str:
+    fixed = [r for r in rows if r.get("budget") is None and "error" not in r]
+    equal = [r for r in rows if r.get("budget") is not None and "error" not in r]
+    by = defaultdict(list)
+    for r in fixed:
+        by[r["name"]].append(r)
+    lines = [START, "## Learning-curve early stopping (LCBench, leave one task out)", "",
+             f"Command: `{meta['command']}`  ", f"Machine: {meta['machine']}; {meta['date']}.  "]
+    if "seeds" in meta:
+        lines += [f"Seeds {meta['seeds']} on {meta['tasks']} tasks, {meta['trials']} random-search trials per run "
+                  f"(the same draws for every assessor), assessor consulted after every epoch. LCRankNet "
+                  f"(transfer): one model per task, pre-trained on the other tasks only "
+                  f"({meta['pretrain_steps']} steps each; {meta['pretrain_s']:.0f} s for all). "
+                  f"Whole run {meta['wall_s'] / 60:.1f} min.  "]
+        if meta.get("slow"):
+            lines.append(f"{', '.join(meta['slow'])}: first {meta['slow_tasks']} tasks, {meta['slow_seeds']} seed(s) "
+                         "only (slow); its row compares with no early stopping on the same runs.  ")
+    lines += ["", "Epochs per run and mean final regret (accuracy points; best final-epoch accuracy of the task "
+              "minus that of the best trial run to the end). Ratio = epochs without early stopping / epochs "
+              "with, on the same runs.", "",
+              "| assessor | runs | epochs per run | fewer epochs | mean regret | regret without ES (same runs) | "
+              "complete trials | ms per decision: median / mean |", "|---|---|---|---|---|---|---|---|"]
+    none = {(r["task_index"], r["seed"]): r for r in by.get("none", [])}
+    for name in _ordered(by, ASSESSORS):
+        rs = by.get(name)
+        if not rs:
+            continue
+        base = [none[(r["task_index"], r["seed"])] for r in rs if (r["task_index"], r["seed"]) in none]
+        ep, base_ep = _mean(r["epochs"] for r in rs), _mean(b["epochs"] for b in base)
+        ratio = f"{base_ep / ep:.1f}x" if base and ep else "-"
+        ms, ms_mean = _mean(r["ms_median"] for r in rs), _mean(r.get("ms_mean", float("nan")) for r in rs)
+        lines.append(f"| {LABELS.get(name, name)} | {len(rs)} | {ep:,.0f} | {ratio} | {_mean(r['regret'] for r in rs):.2f} | "
+                     f"{_mean(b['regret'] for b in base):.2f} | {_mean(r['complete'] for r in rs):.1f} | "
+                     f"{'-' if ms != ms else f'{ms:.2f} / {ms_mean:.2f}'} |")
+    lines += ["", f"Reference run of the issue: no early stopping {REFERENCE['none'][0]:,} epochs at regret "
+              f"{REFERENCE['none'][1]}; NNI Medianstop {REFERENCE['nni_medianstop'][0]:,} epochs at regret "
+              f"{REFERENCE['nni_medianstop'][1]}."]
+    if equal:
+        lines += _render_equal(equal)
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def _render_equal(rows: list[dict]) -> list[str]:
+    by = defaultdict(dict)
+    for r in rows:
+        by[r["name"]][(r["task_index"], r["seed"])] = r
+    ref = by.get("nni_medianstop", {})
+    lines = ["", "### Equal epochs", "",
+             "Each assessor gets the epochs NNI's Medianstop used on the same task and seed; random search goes on "
+             "through the table until they are spent (Hyperband draws its own configurations). Per task, mean "
+             "regret over seeds; \"tasks better\" counts tasks where the contender's regret is below Medianstop's "
+             "(ties: equal within 0.005).", "",
+             "| contender | runs | mean regret | tasks better / equal / worse than NNI Medianstop |", "|---|---|---|---|"]
+    ref_task = defaultdict(list)
+    for (ti, s), r in ref.items():
+        ref_task[ti].append(r["regret"])
+    for name in _ordered(by, CONTENDERS):
+        rs = by.get(name)
+        if not rs:
+            continue
+        task = defaultdict(list)
+        for (ti, s), r in rs.items():
+            task[ti].append(r["regret"])
+        better = equal = worse = 0
+        for ti, regs in task.items():
+            if ti not in ref_task or name == "nni_medianstop":
+                continue
+            d = _mean(regs) - _mean(ref_task[ti])
+            better += d < -0.005
+            worse += d > 0.005
+            equal += abs(d) <= 0.005
+        cmp = "-" if name == "nni_medianstop" else f"{better} / {equal} / {worse}"
+        lines.append(f"| {LABELS.get(name, name)} | {len(rs)} | {_mean(r['regret'] for r in rs.values()):.2f} | {cmp} |")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""LCRankNet early stopping (Wistuba & Pedapati, ICML 2020): stop a trial unlikely to beat the best."""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from nas_plugins.space import Space
+from nas_plugins.strategy import EarlyStopper, as_metric
+
+from .registry import register
+
+
+@register("lcranknet", "assessor", nni_name="NaspLCRankNet")
+class LCRankNetStop(EarlyStopper):
+    """LCRankNet: stop a trial when a learned curve ranker says it beats the best finished trial with probability < delta.
+
+    The ranker scores (partial curve, configuration, task); ``p = sigmoid(f(running) - f(best
+    finished))``. With ``model_path`` (a file from ``nas-plugins lcranknet-pretrain``) it starts
+    from curves of other tasks (transfer) and adapts a new task embedding on this experiment's
+    finished trials; without it, it learns online only, from this experiment's finished trials
+    (configurations are then encoded only if ``search_space`` is given). Refits run in a background
+    thread (``background=True``), so a decision is one forward pass (well under a millisecond).
+
+    Example (NNI)::
+
+        assessor:
+          name: NaspLCRankNet
+          classArgs: {model_path: lcranknet.pt, delta: 0.1}
+    """
+
+    def __init__(self, *, model_path: str | None = None, delta: float = 0.1, start_step: int = 1,
+                 min_completed: int = 1, online: bool = True, refit_every: int = 1, adapt_steps: int = 100,
+                 online_steps: int = 300, online_min_completed: int = 3, background: bool = True,
+                 guard: bool = True, curve_scale: float | None = None, search_space: dict | str | None = None,
+                 mode: str = "max", seed: int | None = None):
+        if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not 0 < delta < 1:
+            raise ValueError(f"delta must be a probability in (0, 1), got {delta!r}")
+        for key, value in (("start_step", start_step), ("min_completed", min_completed),
+                           ("refit_every", refit_every), ("online_min_completed", online_min_completed)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        for key, value in (("adapt_steps", adapt_steps), ("online_steps", online_steps)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
+        for key, value in (("online", online), ("background", background), ("guard", guard)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false, got {value!r}")
+        if curve_scale is not None and (not isinstance(curve_scale, (int, float)) or isinstance(curve_scale, bool)
+                                        or not curve_scale > 0):
+            raise ValueError(f"curve_scale must be a positive number, got {curve_scale!r}")
+        super().__init__(mode=mode, seed=seed)
+        from nas_plugins.lcranknet import Ranker   # torch: imported only when the assessor is used
+
+        self.delta = float(delta)
+        self.start_step, self.min_completed = start_step, min_completed
+        self.online, self.refit_every, self.background, self.guard = online, refit_every, background, guard
+        self.adapt_steps, self.online_steps, self.online_min_completed = adapt_steps, online_steps, online_min_completed
+        self.transfer = model_path is not None
+        if model_path is not None:
+            if not isinstance(model_path, (str, Path)):
+                raise ValueError(f"model_path must be a file path, got {model_path!r}")
+            self.ranker = Ranker.load(model_path, seed=seed)
+            self.ranker.reset_new_task()
+        else:
+            space = _space_option(search_space)
+            self.ranker = Ranker.new(space, n_tasks=0, curve_scale=curve_scale or 1.0, seed=seed)
+        if curve_scale is not None:
+            self.ranker.curve_scale = float(curve_scale)
+        self._done: dict[str, tuple[list[float], Mapping | None]] = {}   # finished trials
+        self._since_fit = 0
+        self._fits = 0
+        self._best_cache: tuple[int, str, float] | None = None           # (fits, trial id, score)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._again = False
+
+    def __getstate__(self) -> dict:
+        self.wait()
+        state = dict(self.__dict__)
+        for key in ("_lock", "_thread", "_again"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    @property
+    def ready(self) -> bool:
+        """True once the ranker can judge: pre-trained, or fitted online at least once."""
+        return self.transfer or self._fits > 0
+
+    # -- decisions -----------------------------------------------------------------------------
+    def _values(self, curve: Sequence[Any]) -> list[float | None]:
+        out = []
+        for v in curve:
+            x = as_metric(v)
+            out.append(None if x is None else self.score(x))
+        return out
+
+    def _best_id(self) -> str | None:
+        return max(self._done, key=lambda k: self._done[k][0][-1]) if self._done else None
+
+    def _best(self) -> tuple[str, float] | None:
+        """The finished trial with the best final value and its ranker score (cached per model)."""
+        best_id = self._best_id()
+        if best_id is None:
+            return None
+        if self._best_cache is None or self._best_cache[:2] != (self._fits, best_id):
+            curve, config = self._done[best_id]
+            score = float(self.ranker.score([curve], [config])[0])
+            self._best_cache = (self._fits, best_id, score)
+        return best_id, self._best_cache[2]
+
+    def probability(self, curve: Sequence[Any], config: Mapping | None = None) -> float | None:
+        """Estimated probability that this trial ends better than the best finished one (None: no basis)."""
+        values = self._values(curve)
+        if not any(v is not None for v in values) or len(self._done) < self.min_completed or not self.ready:
+            return None
+        with self._lock:
+            best = self._best()
+            if best is None:
+                return None
+            mine = float(self.ranker.score([values], [config])[0])
+            return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, mine - best[1]))))
+
+    def should_stop(self, trial_id: str, curve: Sequence[Any], config: Mapping | None = None) -> bool:
+        if len(curve) < self.start_step:
+            return False
+        if self.guard and self._ahead_of_best(curve):
+            return False
+        p = self.probability(curve, config)
+        return p is not None and p < self.delta
+
+    def _ahead_of_best(self, curve: Sequence[Any]) -> bool:
+        """True when the trial's best value so far is at least the best finished trial's at this step."""
+        mine = [v for v in self._values(curve) if v is not None]
+        with self._lock:
+            best = self._best_id()
+            if not mine or best is None:
+                return False
+            theirs = self._done[best][0][:len(curve)]
+        return max(mine) >= max(theirs)
+
+    # -- learning ------------------------------------------------------------------------------
+    def complete(self, trial_id: str, curve: Sequence[Any], success: bool = True,
+                 config: Mapping | None = None) -> None:
+        values = self._values(curve)
+        finite = [v for v in values if v is not None]
+        if not success or not finite:
+            return
+        # Fill missing steps forward so the final value is the last one reported.
+        filled, last = [], finite[0]
+        for v in values:
+            last = last if v is None else v
+            filled.append(last)
+        with self._lock:
+            self._done[str(trial_id)] = (filled, dict(config) if isinstance(config, Mapping) else None)
+        self._since_fit += 1
+        if self.online and self._since_fit >= self.refit_every:
+            self._since_fit = 0
+            self._schedule_fit()
+
+    def _schedule_fit(self) -> None:
+        if not self.background:
+            self._fit()
+            return
+        if self._thread is not None and self._thread.is_alive():
+            self._again = True           # fit once more when the running one ends
+            return
+        self._thread = threading.Thread(target=self._fit_loop, name="lcranknet-fit", daemon=True)
+        self._thread.start()
+
+    def _fit_loop(self) -> None:
+        while True:
+            try:
+                self._fit()
+            except Exception:  # a failed refit keeps the previous model; never take the host down
+                import logging
+                logging.getLogger(__name__).exception("LCRankNet refit failed; keeping the previous model")
+            with self._lock:
+                if not self._again:
+                    return
+                self._again = False
+
+    def _fit(self) -> None:
+        from nas_plugins.lcranknet import TaskCurves
+        with self._lock:
+            done = list(self._done.values())
+            ranker = self.ranker.clone()
+        if self.transfer:
+            minimum, steps, params, lr = 2, self.adapt_steps, "task", 1e-2
+        else:
+            minimum, steps, params, lr = self.online_min_completed, self.online_steps, "all", 1e-3
+        if len(done) < minimum or steps == 0:
+            return
+        width = max(len(c) for c, _ in done)
+        curves = np.array([c + [c[-1]] * (width - len(c)) for c, _ in done])
+        losses = ranker.fit([TaskCurves([cfg or {} for _, cfg in done], curves)], tasks=[ranker.new_task],
+                            steps=steps, batch=64, lr=lr, params=params)
+        if not losses:
+            return
+        with self._lock:
+            self.ranker = ranker
+            self._fits += 1
+
+    def wait(self) -> None:
+        """Block until a background refit in progress has finished (tests, checkpoints)."""
+        thread = getattr(self, "_thread", None)
+        while thread is not None and thread.is_alive():
+            thread.join()
+            thread = self._thread
+
+
+def _space_option(search_space: dict | str | None) -> Space:
+    """The optional ``search_space`` option: an NNI search-space dict or a JSON file path."""
+    if search_space is None:
+        return Space(())
+    if isinstance(search_space, str):
+        try:
+            search_space = json.loads(Path(search_space).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"search_space: cannot read {search_space!r} ({exc})") from None
+    if not isinstance(search_space, dict):
+        raise ValueError(f"search_space must be an NNI search-space dict or a JSON file path, got {search_space!r}")
+    return Space.from_nni(search_space)
