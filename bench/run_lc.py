@@ -13,8 +13,9 @@ fitting, LCRankNet with transfer, LCRankNet online only); NNI's Medianstop and C
 assessors; our Hyperband (a tuner, so it draws its own configurations; given the epochs NNI's
 Medianstop used on the same task and seed).
 
-LCRankNet with transfer is pre-trained, for each task, on the curves of the OTHER 33 tasks only
-(models cached in ``runs/lc/models``). A second table gives every assessor the same epoch budget
+LCRankNet with transfer never sees the curves of the task it judges: its model is pre-trained on
+the other 33 tasks (``--folds 0``), or, cheaper, on the other folds when the tasks are split into
+``--folds K`` groups (models cached in ``runs/lc/models``). A second table gives every assessor the same epoch budget
 (the epochs NNI's Medianstop used on that task and seed, random search going on through the table
 until the budget is spent) and compares regrets task by task. Contenders in ``--slow`` (default
 NNI's Curvefitting: its sampler needs seconds per decision) run on the first ``--slow-tasks``
@@ -66,22 +67,33 @@ class _NNIStopper:
         self.assessor.trial_end(trial_id, success)
 
 
-def model_path(task: str, steps: int, seed: int = 0) -> Path:
-    """The leave-``task``-out LCRankNet (pre-trained on every other task), made once and cached."""
-    path = MODELS / f"loto-{task}-steps{steps}-s{seed}.pt"
+def held_out(task: str, folds: int) -> list[str]:
+    """The tasks left out of the model that judges ``task``: itself (``folds`` 0, leave one task
+    out), or its whole fold (tasks split round-robin into ``folds`` groups)."""
+    if folds <= 0:
+        return [task]
+    from nas_plugins.lcbench import load_lcbench
+    tasks = load_lcbench().tasks
+    return tasks[tasks.index(task) % folds::folds]
+
+
+def model_path(task: str, steps: int, seed: int = 0, folds: int = 0) -> Path:
+    """The LCRankNet that judges ``task``, pre-trained on the other tasks only; made once and cached."""
+    path = MODELS / (f"loto-{task}-steps{steps}-s{seed}.pt" if folds <= 0 else
+                     f"fold{folds}-{held_out(task, folds)[0]}-steps{steps}-s{seed}.pt")
     if not path.exists():
         import torch
         torch.set_num_threads(1)
         from nas_plugins.lcranknet import pretrain_lcbench
         path.parent.mkdir(parents=True, exist_ok=True)
-        ranker = pretrain_lcbench(exclude=[task], steps=steps, seed=seed)
+        ranker = pretrain_lcbench(exclude=held_out(task, folds), steps=steps, seed=seed)
         tmp = path.with_suffix(".tmp")
         ranker.save(tmp)
         tmp.replace(path)
     return path
 
 
-def make_stopper(name: str, task: str, seed: int, max_epoch: int, pretrain_steps: int):
+def make_stopper(name: str, task: str, seed: int, max_epoch: int, pretrain_steps: int, folds: int = 0):
     from nas_plugins.lcbench import LCBENCH_SPACE
     if name == "none":
         return None
@@ -94,7 +106,8 @@ def make_stopper(name: str, task: str, seed: int, max_epoch: int, pretrain_steps
     if name.split("@")[0] == "lcranknet":           # "lcranknet@0.03": another delta
         from tuners.lcranknet_stop import LCRankNetStop
         delta = {"delta": float(name.split("@")[1])} if "@" in name else {}
-        return LCRankNetStop(model_path=str(model_path(task, pretrain_steps)), background=False, seed=seed, **delta)
+        return LCRankNetStop(model_path=str(model_path(task, pretrain_steps, folds=folds)), background=False,
+                             seed=seed, **delta)
     if name == "lcranknet_online":
         from tuners.lcranknet_stop import LCRankNetStop
         return LCRankNetStop(search_space=LCBENCH_SPACE, background=False, seed=seed)
@@ -169,11 +182,11 @@ def hyperband_run(task_index: int, seed: int, epoch_budget: int) -> dict:
 
 
 def run_cell(cell: tuple) -> dict:
-    """(contender, task index, seed, trials, pretrain steps, equal-epoch budget or None)."""
+    """(contender, task index, seed, trials, pretrain steps, equal-epoch budget or None, folds)."""
     import torch
     torch.set_num_threads(1)
     from nas_plugins.lcbench import load_lcbench
-    name, ti, seed, trials, steps, budget = cell
+    name, ti, seed, trials, steps, budget, folds = cell
     table = load_lcbench()
     acc = table.acc[ti]
     configs = [table.config(i) for i in range(len(table.configs))]
@@ -183,7 +196,7 @@ def run_cell(cell: tuple) -> dict:
     if name == "hyperband":
         out = hyperband_run(ti, seed, budget)
     else:
-        stopper = make_stopper(name, table.tasks[ti], seed, acc.shape[1], steps)
+        stopper = make_stopper(name, table.tasks[ti], seed, acc.shape[1], steps, folds)
         order = full_order if budget is not None else full_order[:trials]
         out = simulate(stopper, acc, configs, order, epoch_budget=budget)
     optimum = float(acc[:, -1].max())
@@ -207,8 +220,8 @@ def _map(fn: Callable, cells: list, processes: int) -> list:
 
 
 def _pretrain(args: tuple) -> str:
-    task, steps = args
-    return str(model_path(task, steps))
+    task, steps, folds = args
+    return str(model_path(task, steps, folds=folds))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-tasks", type=int, default=3)
     ap.add_argument("--slow-seeds", type=int, default=1)
     ap.add_argument("--pretrain-steps", type=int, default=4000)
+    ap.add_argument("--folds", type=int, default=0, help="0: leave one task out; K: leave its fold of K out")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--out", default=None)
     ap.add_argument("--raw", default=None, help="keep the per-run results in this pickle")
@@ -266,7 +280,8 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
     slow = set(args.slow.split(",")) if args.slow else set()
     t0 = time.perf_counter()
     if any(n.startswith("lcranknet") and n != "lcranknet_online" for n in names):   # leave-one-task-out models
-        _map(_pretrain, [(tasks[ti], args.pretrain_steps) for ti in chosen], args.processes)
+        models = {model_path(tasks[ti], args.pretrain_steps, folds=args.folds): ti for ti in chosen}
+        _map(_pretrain, [(tasks[ti], args.pretrain_steps, args.folds) for ti in models.values()], args.processes)
     pretrain_s = time.perf_counter() - t0
 
     def cells(budget_of=None):
@@ -281,7 +296,7 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
                     budget = None if budget_of is None else budget_of.get((ti, s))
                     if budget_of is not None and budget is None:
                         continue
-                    out.append((name, ti, s, args.trials, args.pretrain_steps, budget))
+                    out.append((name, ti, s, args.trials, args.pretrain_steps, budget, args.folds))
         return out
 
     rows = _map(run_cell, cells(), args.processes)
@@ -289,7 +304,7 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
     if ref:
         rows += _map(run_cell, cells(ref), args.processes)
     meta = {"command": command, "machine": _machine(), "date": _today(), "seeds": list(range(args.seeds)),
-            "trials": args.trials, "tasks": len(chosen), "pretrain_steps": args.pretrain_steps,
+            "trials": args.trials, "tasks": len(chosen), "pretrain_steps": args.pretrain_steps, "folds": args.folds,
             "pretrain_s": pretrain_s, "wall_s": time.perf_counter() - t0, "slow": sorted(slow & set(names)),
             "slow_tasks": args.slow_tasks, "slow_seeds": args.slow_seeds}
     return rows, meta
@@ -331,8 +346,11 @@ def render(rows: list[dict], meta: dict) -> str:
     if "seeds" in meta:
         lines += [f"Seeds {meta['seeds']} on {meta['tasks']} tasks, {meta['trials']} random-search trials per run "
                   f"(the same draws for every assessor), assessor consulted after every epoch. LCRankNet "
-                  f"(transfer): one model per task, pre-trained on the other tasks only "
-                  f"({meta['pretrain_steps']} steps each; {meta['pretrain_s']:.0f} s for all). "
+                  f"(transfer): "
+                  + ("one model per task, pre-trained on the other 33 tasks only" if not meta.get("folds") else
+                     f"tasks split round-robin into {meta['folds']} folds; each task is judged by a model "
+                     f"pre-trained on the other folds only (never on its own curves)")
+                  + f" ({meta['pretrain_steps']} steps each; {meta['pretrain_s']:.0f} s for all). "
                   f"Whole run {meta['wall_s'] / 60:.1f} min.  "]
         if meta.get("slow"):
             lines.append(f"{', '.join(meta['slow'])}: first {meta['slow_tasks']} tasks, {meta['slow_seeds']} seed(s) "
