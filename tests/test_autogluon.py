@@ -1,6 +1,7 @@
 """AutoGluon host adapter: space conversion, the searcher on its own, and real TabularPredictor fits."""
 from __future__ import annotations
 
+import json
 import math
 import pickle
 
@@ -224,3 +225,20 @@ def test_tabular_predictor_with_nasp_grid_until_exhausted(tmp_path, train_data):
     expected = [strategy.ask() for _ in range(4)]
     assert [{k: hp[k] for k in user} for hp in trials.values()] == expected
     assert expected[0] == {"learning_rate": 0.01, "num_leaves": 8}
+
+
+@pytest.mark.parametrize("searcher, options", [
+    ("nasp_evolution", {"seed": 1, "population_size": 2, "sample_size": 2}),
+    ("nasp_weaknas", {"seed": 1, "n_init": 2, "batch": 1, "top_n": 2}),
+])
+def test_tabular_predictor_with_nas_searchers(tmp_path, train_data, searcher, options):
+    """The NAS searchers run as AutoGluon searchers too: distinct in-space trials past their random start."""
+    user = {"learning_rate": Real(0.01, 0.3, log=True), "num_leaves": Int(8, 32),
+            "extra_trees": Categorical(False, True)}
+    trials = _fit(tmp_path / searcher, train_data,
+                  {**user, "num_boost_round": 20, "feature_fraction": 1.0, "min_data_in_leaf": 5},
+                  searcher, 4, options)
+    space, _ = space_from_autogluon(user)
+    picked = [{k: hp[k] for k in user} for hp in trials.values()]
+    assert len(picked) == 4 and all(space.contains(p) for p in picked)
+    assert len({json.dumps(p, sort_keys=True) for p in picked}) == 4
