@@ -77,10 +77,14 @@ def held_out(task: str, folds: int) -> list[str]:
     return tasks[tasks.index(task) % folds::folds]
 
 
+def _model_file(task: str, steps: int, seed: int, folds: int) -> Path:
+    return MODELS / (f"loto-{task}-steps{steps}-s{seed}.pt" if folds <= 0 else
+                     f"fold{folds}-{held_out(task, folds)[0]}-steps{steps}-s{seed}.pt")
+
+
 def model_path(task: str, steps: int, seed: int = 0, folds: int = 0) -> Path:
     """The LCRankNet that judges ``task``, pre-trained on the other tasks only; made once and cached."""
-    path = MODELS / (f"loto-{task}-steps{steps}-s{seed}.pt" if folds <= 0 else
-                     f"fold{folds}-{held_out(task, folds)[0]}-steps{steps}-s{seed}.pt")
+    path = _model_file(task, steps, seed, folds)
     if not path.exists():
         import torch
         torch.set_num_threads(1)
@@ -110,7 +114,8 @@ def make_stopper(name: str, task: str, seed: int, max_epoch: int, pretrain_steps
                              seed=seed, **delta)
     if name == "lcranknet_online":
         from tuners.lcranknet_stop import LCRankNetStop
-        return LCRankNetStop(search_space=LCBENCH_SPACE, background=False, seed=seed)
+        # Refit after every 3rd finished trial (not every one) to keep the 100+ simulated runs affordable.
+        return LCRankNetStop(search_space=LCBENCH_SPACE, background=False, refit_every=3, online_steps=200, seed=seed)
     if name == "nni_medianstop":
         from nni.algorithms.hpo.medianstop_assessor import MedianstopAssessor
         return _NNIStopper(MedianstopAssessor(optimize_mode="maximize", start_step=5))
@@ -237,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pretrain-steps", type=int, default=4000)
     ap.add_argument("--folds", type=int, default=0, help="0: leave one task out; K: leave its fold of K out")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--not-equal", default="", help="contenders left out of the equal-epoch table")
     ap.add_argument("--out", default=None)
     ap.add_argument("--raw", default=None, help="keep the per-run results in this pickle")
     ap.add_argument("--from-raw", nargs="*", default=None, help="write the tables from these pickles only")
@@ -280,14 +286,15 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
     slow = set(args.slow.split(",")) if args.slow else set()
     t0 = time.perf_counter()
     if any(n.startswith("lcranknet") and n != "lcranknet_online" for n in names):   # leave-one-task-out models
-        models = {model_path(tasks[ti], args.pretrain_steps, folds=args.folds): ti for ti in chosen}
+        models = {_model_file(tasks[ti], args.pretrain_steps, 0, args.folds): ti for ti in chosen}
         _map(_pretrain, [(tasks[ti], args.pretrain_steps, args.folds) for ti in models.values()], args.processes)
     pretrain_s = time.perf_counter() - t0
 
     def cells(budget_of=None):
         out = []
         for name in names:
-            if (name == "hyperband" and budget_of is None) or (name in slow and budget_of is not None):
+            if (name == "hyperband" and budget_of is None) or (name in slow and budget_of is not None) \
+                    or (budget_of is not None and name in args.not_equal.split(",")):
                 continue
             ts = chosen[:args.slow_tasks] if name in slow else chosen
             ss = range(args.slow_seeds) if name in slow else range(args.seeds)
