@@ -5,7 +5,6 @@ random search, mixed nested spaces, the top-N sampling, the cost constraint, fai
 """
 from __future__ import annotations
 
-import itertools
 import math
 import pickle
 
@@ -27,18 +26,21 @@ def spec(type_: str, *value) -> dict:
 # -- a synthetic cell: 6 edges x 5 operations, additive plus pairwise interactions -----------------
 OPS = ["a", "b", "c", "d", "e"]
 CELL = Space.from_nni({f"e{i}": spec("choice", *OPS) for i in range(6)})
-_W = np.random.default_rng(42).normal(0, 1, (6, 5))                   # per-edge operation values
-_PAIRS = [(0, 1, 2.0), (2, 3, 1.5), (4, 5, 1.0), (1, 4, 0.8)]      # bonus when both edges agree
+_RNG = np.random.default_rng(0)
+_W = _RNG.normal(0, 1, (6, 5))                          # each edge's operation values
+_PAIRS = [(0, 1), (2, 3), (4, 5), (1, 4)]
+_V = _RNG.normal(0, 0.7, (len(_PAIRS), 5, 5))          # interactions of the operations on two edges
 
 
 def cell_value(config: dict) -> float:
     x = [OPS.index(config[f"e{i}"]) for i in range(6)]
     value = sum(_W[i, x[i]] for i in range(6))
-    return float(value + sum(w for i, j, w in _PAIRS if x[i] == x[j]))
+    return float(value + sum(_V[k, x[i], x[j]] for k, (i, j) in enumerate(_PAIRS)))
 
 
-ALL_VALUES = [cell_value({f"e{i}": OPS[k] for i, k in enumerate(ks)}) for ks in itertools.product(range(5), repeat=6)]
-OPTIMUM = max(ALL_VALUES)
+CELL_GRID = [CELL.grid_config(i, None) for i in range(CELL.grid_size(None))]
+CELL_VALUES = np.array([cell_value(c) for c in CELL_GRID])
+OPTIMUM = float(CELL_VALUES.max())
 
 
 def regret_after(strategy, objective, budget: int, optimum: float) -> float:
@@ -47,26 +49,25 @@ def regret_after(strategy, objective, budget: int, optimum: float) -> float:
 
 
 def test_cell_optimum_is_unique():
-    assert sum(v == OPTIMUM for v in ALL_VALUES) == 1
+    assert np.sum(CELL_VALUES == OPTIMUM) == 1
     assert CELL.size == 5 ** 6
 
 
 def test_finds_the_known_optimum():
     s = WeakNAS(CELL, seed=0)
-    for n in range(1, 151):
+    for n in range(1, 101):
         config = s.ask()
         s.tell(config, cell_value(config))
         if cell_value(config) == OPTIMUM:
             break
-    assert cell_value(s.best.config) == OPTIMUM
-    assert n <= 150, n                      # out of 15,625 configurations
+    assert cell_value(s.best.config) == OPTIMUM     # within 100 of the 15,625 configurations
 
 
 def test_beats_random_search():
     budget, seeds = 60, range(5)
     weak = [regret_after(WeakNAS(CELL, seed=s), cell_value, budget, OPTIMUM) for s in seeds]
     rand = [regret_after(RandomSearch(CELL, seed=s), cell_value, budget, OPTIMUM) for s in seeds]
-    assert np.mean(weak) < 0.5 * np.mean(rand), (weak, rand)
+    assert np.mean(weak) < 0.3 * np.mean(rand), (weak, rand)
 
 
 def test_minimises_in_min_mode():
@@ -97,12 +98,13 @@ def toy(config: dict) -> float:
     return value - 0.1 * abs(config["init"])
 
 
-def test_mixed_nested_space():
-    s = WeakNAS(MIXED, seed=3, pool_size=2000)
+@pytest.mark.parametrize("mutation_share", [0.0, 0.5])
+def test_mixed_nested_space(mutation_share):
+    s = WeakNAS(MIXED, seed=3, pool_size=2000, mutation_share=mutation_share)
     configs = ask_tell(s, toy, 60)
     assert all(MIXED.check(c) for c in configs)
     assert len(set(keys(configs))) == 60
-    model_phase = [c for c in configs[10:]]
+    model_phase = configs[10:]
     assert sum(c["op"]["_name"] == "conv" for c in model_phase) > 0.6 * len(model_phase)
     rand = [max(toy(c) for c in ask_tell(RandomSearch(MIXED, seed=k), toy, 60)) for k in range(3)]
     assert s.best.value > max(rand)
@@ -115,7 +117,7 @@ def test_mutation_stays_in_space(seed):
         config = MIXED.sample(rng)
         child = mutate(MIXED, config, rng)
         assert MIXED.check(child)
-        assert config_key(child) != config_key(config) or child["op"]["_name"] == "skip"
+        assert config_key(child) != config_key(config)
 
 
 # -- top-N sampling, with an oracle in place of the predictor --------------------------------------
@@ -125,10 +127,6 @@ class Oracle(WeakNAS):
     def _fit_predict(self, X, y, Xpool):
         self.fits.append(len(y))
         return CELL_VALUES[[self._row[tuple(r)] for r in Xpool.round().astype(int)]]
-
-
-CELL_GRID = [CELL.grid_config(i, None) for i in range(CELL.grid_size(None))]
-CELL_VALUES = np.array([cell_value(c) for c in CELL_GRID])
 
 
 def oracle(**options) -> Oracle:
@@ -162,7 +160,7 @@ def test_batch_is_drawn_from_the_top_n():
     batch = keys(ask_tell(s, cell_value, 5))
     assert set(batch) <= top
     draws = set()
-    for seed in range(5):                          # different seeds draw different subsets
+    for seed in range(3):                          # different seeds draw different subsets
         t = oracle(n_init=5, batch=5, top_n=40)
         t.rng = np.random.default_rng(seed)
         ask_tell(t, cell_value, 5)
@@ -233,6 +231,8 @@ def test_max_cost_is_never_exceeded():
     front = s.pareto_front()
     assert front and all(set(p) == {"config", "value", "cost"} for p in front)
     assert [p["cost"] for p in front] == sorted(p["cost"] for p in front)
+    with pytest.raises(ValueError, match="cost"):
+        WeakNAS(CELL).pareto_front()
 
 
 def test_reward_target_is_the_fitted_target():
@@ -253,8 +253,10 @@ def test_constraint_infeasible_space_ends():
 
 # -- options ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("options, word", [
-    ({"n_init": 0}, "n_init"), ({"n_init": 2.5}, "n_init"), ({"batch": 0}, "batch"), ({"batch": True}, "batch"),
-    ({"top_n": 0}, "top_n"), ({"top_n": 5, "batch": 10}, "top_n"), ({"pool_size": 0}, "pool_size"),
+    ({"n_init": 0}, "n_init"), ({"n_init": 2.5}, "n_init"), ({"batch": 0}, "batch"),
+    ({"batch": True}, "batch"), ({"top_n": 0}, "top_n"), ({"top_n": 5, "batch": 10}, "top_n"),
+    ({"pool_size": 0}, "pool_size"), ({"max_enumerate": -1}, "max_enumerate"),
+    ({"mutation_share": 1.5}, "mutation_share"), ({"mutation_share": "half"}, "mutation_share"),
     ({"predictor": "xgboost"}, "predictor"), ({"max_cost": 3}, "max_cost"), ({"cost": 3}, "cost"),
     ({"reward_target": -1, "cost": convs}, "reward_target"),
 ])
@@ -267,8 +269,8 @@ def test_registered_names():
     info = registry.get("NaspWeakNAS")
     assert info.name == "weaknas" and info.cls is WeakNAS
     assert registry.get("nasp_weaknas") is info
-    assert {"n_init", "batch", "top_n", "pool_size", "predictor", "cost", "max_cost", "reward_target",
-            "reward_w"} <= set(info.as_dict()["options"])
+    assert {"n_init", "batch", "top_n", "pool_size", "max_enumerate", "mutation_share", "predictor", "cost",
+            "max_cost", "reward_target", "reward_w"} <= set(info.as_dict()["options"])
 
 
 @pytest.mark.parametrize("predictor", ["rf", "et", "gbm", "mlp"])
