@@ -1,7 +1,7 @@
 """Learning-curve early stopping on LCBench, leave one task out.
 
     python -m bench.run_lc [--tasks all|N|id,id] [--seeds 3] [--trials 100] [--only name,...]
-                           [--slow-tasks 3] [--slow-seeds 1] [--pretrain-steps 1500] [--processes 2]
+                           [--slow-tasks 3] [--slow-seeds 1] [--slow-trials N] [--pretrain-steps 1500] [--processes 2]
                            [--out docs/benchmarks.md] [--raw FILE] [--from-raw FILE...] [--smoke]
 
 For each task and seed, random search draws ``--trials`` configurations of the 1,000 in the table
@@ -19,7 +19,8 @@ the other 33 tasks (``--folds 0``), or, cheaper, on the other folds when the tas
 (the epochs NNI's Medianstop used on that task and seed, random search going on through the table
 until the budget is spent) and compares regrets task by task. Contenders in ``--slow`` (default
 NNI's Curvefitting: its sampler needs seconds per decision) run on the first ``--slow-tasks``
-tasks and ``--slow-seeds`` seeds, and not in the equal-epoch table.
+tasks and ``--slow-seeds`` seeds (``--slow-trials`` trials each, default ``--trials``), and not in
+the equal-epoch table; each of their runs also records no early stopping on the same trials.
 """
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ import numpy as np  # noqa: E402
 START, END = "<!-- bench:lc:start -->", "<!-- bench:lc:end -->"
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "runs" / "lc" / "models"
-ASSESSORS = ("none", "median_stop", "curve_fit", "lcranknet", "lcranknet@0.03", "lcranknet_online",
-             "nni_medianstop", "nni_curvefitting")
+ASSESSORS = ("none", "median_stop", "curve_fit", "lcranknet", "lcranknet@0.1", "lcranknet@0.45",
+             "lcranknet_online", "nni_medianstop", "nni_curvefitting")
 CONTENDERS = ASSESSORS + ("hyperband",)
 SLOW = ("nni_curvefitting",)
 REFERENCE = {"none": (5200, 2.32), "nni_medianstop": (2366, 2.33)}   # the issue's reference run
@@ -78,8 +79,9 @@ def held_out(task: str, folds: int) -> list[str]:
 
 
 def _model_file(task: str, steps: int, seed: int, folds: int) -> Path:
-    return MODELS / (f"loto-{task}-steps{steps}-s{seed}.pt" if folds <= 0 else
-                     f"fold{folds}-{held_out(task, folds)[0]}-steps{steps}-s{seed}.pt")
+    # "m3u": 3-member ensemble with learned spreads (the pretrain_lcbench defaults)
+    return MODELS / (f"loto-{task}-steps{steps}-m3u-s{seed}.pt" if folds <= 0 else
+                     f"fold{folds}-{held_out(task, folds)[0]}-steps{steps}-m3u-s{seed}.pt")
 
 
 def model_path(task: str, steps: int, seed: int = 0, folds: int = 0) -> Path:
@@ -107,7 +109,7 @@ def make_stopper(name: str, task: str, seed: int, max_epoch: int, pretrain_steps
     if name == "curve_fit":
         from tuners import registry
         return registry.create("curve_fit", max_step=max_epoch, seed=seed)
-    if name.split("@")[0] == "lcranknet":           # "lcranknet@0.03": another delta
+    if name.split("@")[0] == "lcranknet":           # "lcranknet@0.1": another delta
         from tuners.lcranknet_stop import LCRankNetStop
         delta = {"delta": float(name.split("@")[1])} if "@" in name else {}
         return LCRankNetStop(model_path=str(model_path(task, pretrain_steps, folds=folds)), background=False,
@@ -204,9 +206,12 @@ def run_cell(cell: tuple) -> dict:
         stopper = make_stopper(name, table.tasks[ti], seed, acc.shape[1], steps, folds)
         order = full_order if budget is not None else full_order[:trials]
         out = simulate(stopper, acc, configs, order, epoch_budget=budget)
+        if budget is None:      # no early stopping on the same trials (the slow subset's own baseline)
+            out.update(base_epochs=len(order) * acc.shape[1], base_best=float(acc[order, -1].max()))
     optimum = float(acc[:, -1].max())
     out.update(name=name, task=table.tasks[ti], task_index=ti, seed=seed, budget=budget,
                regret=optimum - out["best"] if np.isfinite(out["best"]) else float("nan"),
+               base_regret=optimum - out.pop("base_best", float("nan")),
                wall_s=time.perf_counter() - t0, ms_median=float(np.median(out["ms"])) if out["ms"] else float("nan"),
                ms_mean=float(np.mean(out["ms"])) if out["ms"] else float("nan"),
                calls=len(out["ms"]))
@@ -239,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow", default=",".join(SLOW))
     ap.add_argument("--slow-tasks", type=int, default=3)
     ap.add_argument("--slow-seeds", type=int, default=1)
+    ap.add_argument("--slow-trials", type=int, default=None, help="trials per run of the slow contenders")
     ap.add_argument("--pretrain-steps", type=int, default=4000)
     ap.add_argument("--folds", type=int, default=0, help="0: leave one task out; K: leave its fold of K out")
     ap.add_argument("--processes", type=int, default=2)
@@ -303,7 +309,8 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
                     budget = None if budget_of is None else budget_of.get((ti, s))
                     if budget_of is not None and budget is None:
                         continue
-                    out.append((name, ti, s, args.trials, args.pretrain_steps, budget, args.folds))
+                    trials = args.slow_trials if name in slow and args.slow_trials else args.trials
+                    out.append((name, ti, s, trials, args.pretrain_steps, budget, args.folds))
         return out
 
     rows = _map(run_cell, cells(), args.processes)
@@ -313,7 +320,7 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
     meta = {"command": command, "machine": _machine(), "date": _today(), "seeds": list(range(args.seeds)),
             "trials": args.trials, "tasks": len(chosen), "pretrain_steps": args.pretrain_steps, "folds": args.folds,
             "pretrain_s": pretrain_s, "wall_s": time.perf_counter() - t0, "slow": sorted(slow & set(names)),
-            "slow_tasks": args.slow_tasks, "slow_seeds": args.slow_seeds}
+            "slow_tasks": args.slow_tasks, "slow_seeds": args.slow_seeds, "slow_trials": args.slow_trials or args.trials}
     return rows, meta
 
 
@@ -327,10 +334,18 @@ def _today() -> str:
 
 LABELS = {"none": "no early stopping", "median_stop": "ours: median stop (NaspMedianStop)",
           "curve_fit": "ours: curve fitting (NaspCurveFit)",
-          "lcranknet": "ours: LCRankNet, transfer (NaspLCRankNet, delta 0.1)",
-          "lcranknet@0.03": "ours: LCRankNet, transfer, delta 0.03",
-          "lcranknet_online": "ours: LCRankNet, online only", "nni_medianstop": "NNI Medianstop",
+          "lcranknet": "ours: LCRankNet, transfer (NaspLCRankNet, default delta {delta})",
+          "lcranknet_online": "ours: LCRankNet, online only (delta {delta})", "nni_medianstop": "NNI Medianstop",
           "nni_curvefitting": "NNI Curvefitting", "hyperband": "ours: Hyperband (tuner, NaspHyperband)"}
+
+
+def label(name: str) -> str:
+    if name.startswith("lcranknet@"):
+        return f"ours: LCRankNet, transfer, delta {name.split('@')[1]}"
+    import inspect
+    from tuners.lcranknet_stop import LCRankNetStop
+    delta = inspect.signature(LCRankNetStop).parameters["delta"].default
+    return LABELS.get(name, name).format(delta=delta)
 
 
 def _ordered(by: dict, names: tuple) -> list[str]:
@@ -360,35 +375,39 @@ def render(rows: list[dict], meta: dict) -> str:
                   + f" ({meta['pretrain_steps']} steps each; {meta['pretrain_s']:.0f} s for all). "
                   f"Whole run {meta['wall_s'] / 60:.1f} min.  "]
         if meta.get("slow"):
-            lines.append(f"{', '.join(meta['slow'])}: first {meta['slow_tasks']} tasks, {meta['slow_seeds']} seed(s) "
-                         "only (slow); its row compares with no early stopping on the same runs.  ")
+            lines.append(f"{', '.join(meta['slow'])}: first {meta['slow_tasks']} tasks, {meta['slow_seeds']} seed(s), "
+                         f"{meta.get('slow_trials', meta['trials'])} trials per run only (slow); its row compares with "
+                         "no early stopping on the same trials.  ")
     lines += ["", "Epochs per run and mean final regret (accuracy points; best final-epoch accuracy of the task "
               "minus that of the best trial run to the end). Ratio = epochs without early stopping / epochs "
               "with, on the same runs.", "",
               "| assessor | runs | epochs per run | fewer epochs | mean regret | regret without ES (same runs) | "
               "complete trials | ms per decision: median / mean |", "|---|---|---|---|---|---|---|---|"]
-    none = {(r["task_index"], r["seed"]): r for r in by.get("none", [])}
+    summary = {}
     for name in _ordered(by, ASSESSORS):
         rs = by.get(name)
         if not rs:
             continue
-        base = [none[(r["task_index"], r["seed"])] for r in rs if (r["task_index"], r["seed"]) in none]
-        ep, base_ep = _mean(r["epochs"] for r in rs), _mean(b["epochs"] for b in base)
-        ratio = f"{base_ep / ep:.1f}x" if base and ep else "-"
+        ep, base_ep = _mean(r["epochs"] for r in rs), _mean(r["base_epochs"] for r in rs)
+        regret, base_regret = _mean(r["regret"] for r in rs), _mean(r["base_regret"] for r in rs)
+        summary[name] = (base_ep / ep if ep else float("nan"), regret - base_regret)
         ms, ms_mean = _mean(r["ms_median"] for r in rs), _mean(r.get("ms_mean", float("nan")) for r in rs)
-        lines.append(f"| {LABELS.get(name, name)} | {len(rs)} | {ep:,.0f} | {ratio} | {_mean(r['regret'] for r in rs):.2f} | "
-                     f"{_mean(b['regret'] for b in base):.2f} | {_mean(r['complete'] for r in rs):.1f} | "
+        lines.append(f"| {label(name)} | {len(rs)} | {ep:,.0f} | {base_ep / ep:.1f}x | {regret:.2f} | "
+                     f"{base_regret:.2f} | {_mean(r['complete'] for r in rs):.1f} | "
                      f"{'-' if ms != ms else f'{ms:.2f} / {ms_mean:.2f}'} |")
     lines += ["", f"Reference run of the issue: no early stopping {REFERENCE['none'][0]:,} epochs at regret "
               f"{REFERENCE['none'][1]}; NNI Medianstop {REFERENCE['nni_medianstop'][0]:,} epochs at regret "
               f"{REFERENCE['nni_medianstop'][1]}."]
+    better = {}
     if equal:
-        lines += _render_equal(equal)
+        lines += _render_equal(equal, better)
+    lines += _render_targets(summary, better)
     lines.append(END)
     return "\n".join(lines)
 
 
-def _render_equal(rows: list[dict]) -> list[str]:
+def _render_equal(rows: list[dict], better_count: dict) -> list[str]:
+    """The equal-epoch table; ``better_count[name]`` gets (tasks better than Medianstop, tasks)."""
     by = defaultdict(dict)
     for r in rows:
         by[r["name"]][(r["task_index"], r["seed"])] = r
@@ -418,7 +437,27 @@ def _render_equal(rows: list[dict]) -> list[str]:
             worse += d > 0.005
             equal += abs(d) <= 0.005
         cmp = "-" if name == "nni_medianstop" else f"{better} / {equal} / {worse}"
-        lines.append(f"| {LABELS.get(name, name)} | {len(rs)} | {_mean(r['regret'] for r in rs.values()):.2f} | {cmp} |")
+        better_count[name] = (better, better + equal + worse)
+        lines.append(f"| {label(name)} | {len(rs)} | {_mean(r['regret'] for r in rs.values()):.2f} | {cmp} |")
+    return lines
+
+
+def _render_targets(summary: dict, better: dict) -> list[str]:
+    """The issue's targets, each met or missed, from the two tables."""
+    lines = ["", "### Targets", ""]
+    ranknets = [n for n in summary if n.startswith("lcranknet") and n != "lcranknet_online"]
+    met = [n for n in ranknets if summary[n][0] >= 10 and summary[n][1] <= 0.5]
+    points = "; ".join(f"{label(n)}: {summary[n][0]:.1f}x at {summary[n][1]:+.2f}" for n in ranknets)
+    lines.append(f"* LCRankNet with transfer: at least 10x fewer epochs than no early stopping with regret within "
+                 f"+0.5 of it: **{'met' if met else 'missed'}** (fewer epochs and regret change, same runs: {points})")
+    if "lcranknet" in better:
+        b, n = better["lcranknet"]
+        lines.append(f"* Better regret than NNI Medianstop at equal epochs on a majority of tasks: "
+                     f"**{'met' if 2 * b > n else 'missed'}** ({label('lcranknet')}: better on {b} of {n} tasks)")
+    if "lcranknet" in summary and "lcranknet_online" in summary:
+        (rt, dt), (ro, do) = summary["lcranknet"], summary["lcranknet_online"]
+        lines.append(f"* Value of transfer: with transfer {rt:.1f}x fewer epochs at {dt:+.2f} regret; online only "
+                     f"{ro:.1f}x at {do:+.2f}")
     return lines
 
 

@@ -12,7 +12,7 @@ import torch
 from conftest import nni_config
 
 from nas_plugins.lcbench import benchmarks_dir
-from nas_plugins.lcranknet import Ranker, TaskCurves
+from nas_plugins.lcranknet import Ranker, TaskCurves, pair_logit
 from nas_plugins.space import Space
 from tuners import registry
 from tuners.lcranknet_stop import LCRankNetStop
@@ -73,6 +73,59 @@ def test_save_load_round_trip(trained, tmp_path):
     partial = [c[: 1 + k % T] for k, c in enumerate(curves)]
     assert np.allclose(loaded.score(partial, configs), trained.score(partial, configs))
     assert loaded.space == trained.space and loaded.curve_scale == trained.curve_scale
+
+
+@pytest.fixture(scope="module")
+def ensemble() -> Ranker:
+    """Three members with learned spreads (the pre-training default)."""
+    ranker = Ranker.new(SPACE, n_tasks=2, max_len=T, seed=0, members=3, uncertainty=True)
+    ranker.fit([TaskCurves(*synthetic(300, seed)) for seed in (1, 2)], steps=400, batch=128, lr=3e-3)
+    ranker.reset_new_task()
+    return ranker
+
+
+def test_ensemble_ranks_held_out_curves_and_averages_member_probabilities(ensemble):
+    configs, curves = synthetic(400, seed=99)
+    assert pair_accuracy(ensemble.score([c[:3] for c in curves], configs), curves[:, -1]) > 0.8
+    mu, spread = ensemble.predict([curves[0][:2], curves[1]], configs[:2])
+    assert mu.shape == spread.shape == (3, 2)
+    p = ensemble.beat_probability((mu[:, 0], spread[:, 0]), (mu[:, 1], spread[:, 1]))
+    members = [1 / (1 + np.exp(-pair_logit(mu[k, 0], spread[k, 0], mu[k, 1], spread[k, 1]))) for k in range(3)]
+    assert p == pytest.approx(np.mean(members))
+    # Offsets of a member's scores do not matter: each member only compares with itself.
+    offsets = np.array([5.0, -3.0, 0.0])
+    shifted = ensemble.beat_probability((mu[:, 0] + offsets, spread[:, 0]), (mu[:, 1] + offsets, spread[:, 1]))
+    assert shifted == pytest.approx(p)
+
+
+def test_ensemble_round_trip_and_members_differ(ensemble, tmp_path):
+    path = tmp_path / "ensemble.pt"
+    ensemble.save(path)
+    loaded = Ranker.load(path)
+    assert len(loaded.models) == 3 and loaded.model.uncertainty
+    configs, curves = synthetic(20, seed=5)
+    partial = [c[: 1 + k % T] for k, c in enumerate(curves)]
+    for a, b in zip(loaded.predict(partial, configs), ensemble.predict(partial, configs)):
+        assert np.allclose(a, b)
+    one = Ranker(ensemble.models[0], SPACE)
+    assert not np.allclose(one.score(partial, configs), Ranker(ensemble.models[1], SPACE).score(partial, configs))
+
+
+def test_single_network_files_of_format_1_still_load(trained, tmp_path):
+    blob_path = tmp_path / "v1.pt"
+    trained.save(blob_path)
+    blob = torch.load(blob_path, weights_only=True)
+    blob.update(format="nas-plugins/lcranknet/1", state=blob.pop("states")[0])
+    blob["model"].pop("uncertainty")
+    torch.save(blob, blob_path)
+    configs, curves = synthetic(5, seed=6)
+    assert np.allclose(Ranker.load(blob_path).score(list(curves), configs), trained.score(list(curves), configs))
+
+
+def test_pair_logit_is_the_score_difference_at_unit_spread():
+    s = 1 / np.sqrt(2)
+    assert pair_logit(2.0, s, 0.5, s) == pytest.approx(1.5)
+    assert abs(pair_logit(2.0, 3.0, 0.5, 3.0)) < abs(pair_logit(2.0, s, 0.5, s))   # wide spreads: less sure
 
 
 def test_load_errors_name_the_file(tmp_path):
@@ -156,7 +209,7 @@ def test_failed_and_killed_trials_are_not_learned_from(model_file):
 
 @pytest.mark.parametrize("options, word", [
     ({"delta": 1.5}, "delta"), ({"delta": 0}, "delta"), ({"start_step": 0}, "start_step"),
-    ({"adapt_steps": -1}, "adapt_steps"), ({"background": "yes"}, "background"),
+    ({"adapt_steps": -1}, "adapt_steps"), ({"background": "yes"}, "background"), ({"members": 0}, "members"),
     ({"curve_scale": 0}, "curve_scale"), ({"search_space": {"x": {"_type": "nope"}}}, "x"),
     ({"search_space": "/no/such/space.json"}, "search_space"), ({"model_path": 3}, "model_path"),
 ])

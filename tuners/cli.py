@@ -96,7 +96,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         ranker = pretrain_lcbench(split(args.tasks), exclude=split(args.exclude), path=args.data,
-                                  steps=args.steps, seed=args.seed)
+                                  steps=args.steps, seed=args.seed, members=args.members)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", default="", help="comma-separated OpenML task ids (default: all 34)")
     p.add_argument("--exclude", default="", help="task ids to leave out (e.g. the task you will tune)")
     p.add_argument("--data", default=None, help="lcbench_curves.npz (default: $NASP_BENCHMARKS or ../shared/benchmarks)")
-    p.add_argument("--steps", type=int, default=4000, help="training steps of 256 curve pairs")
+    p.add_argument("--steps", type=int, default=4000, help="training steps of 256 curve pairs (per member)")
+    p.add_argument("--members", type=int, default=3, help="networks in the ensemble (each trained --steps)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_pretrain)
     args = parser.parse_args(argv)

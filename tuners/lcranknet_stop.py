@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -19,28 +18,32 @@ from .registry import register
 class LCRankNetStop(EarlyStopper):
     """LCRankNet: stop a trial when a learned curve ranker says it beats the best finished trial with probability < delta.
 
-    The ranker scores (partial curve, configuration, task); ``p = sigmoid(f(running) - f(best
-    finished))``. With ``model_path`` (a file from ``nas-plugins lcranknet-pretrain``) it starts
-    from curves of other tasks (transfer) and adapts a new task embedding on this experiment's
-    finished trials; without it, it learns online only, from this experiment's finished trials
-    (configurations are then encoded only if ``search_space`` is given). Refits run in a background
-    thread (``background=True``), so a decision is one forward pass (well under a millisecond).
+    The ranker (an ensemble of small networks) gives each (partial curve, configuration, task) a
+    score ``f`` and a spread ``s`` per member; ``p`` is the members' mean of
+    ``sigmoid((f_running - f_best) / sqrt(s_running² + s_best²))``, so members that disagree pull
+    it towards 1/2 and a trial is not stopped on one network's confident-looking score. With
+    ``model_path`` (a file from ``nas-plugins lcranknet-pretrain``) it starts from curves of other
+    tasks (transfer) and adapts a new task embedding on this experiment's finished trials; without
+    it, it learns online only, from this experiment's finished trials (configurations are then
+    encoded only if ``search_space`` is given; ``members`` networks). Refits run in a background
+    thread (``background=True``), so a decision is one forward pass per member (well under a
+    millisecond).
 
     Example (NNI)::
 
         assessor:
           name: NaspLCRankNet
-          classArgs: {model_path: lcranknet.pt, delta: 0.1}
+          classArgs: {model_path: lcranknet.pt, delta: 0.3}
     """
 
-    def __init__(self, *, model_path: str | None = None, delta: float = 0.1, start_step: int = 1,
-                 min_completed: int = 1, online: bool = True, refit_every: int = 1, adapt_steps: int = 100,
-                 online_steps: int = 300, online_min_completed: int = 3, background: bool = True,
+    def __init__(self, *, model_path: str | None = None, delta: float = 0.3, start_step: int = 1,
+                 min_completed: int = 1, online: bool = True, refit_every: int = 1, adapt_steps: int = 30,
+                 online_steps: int = 300, online_min_completed: int = 3, members: int = 3, background: bool = True,
                  guard: bool = True, curve_scale: float | None = None, search_space: dict | str | None = None,
                  mode: str = "max", seed: int | None = None):
         if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not 0 < delta < 1:
             raise ValueError(f"delta must be a probability in (0, 1), got {delta!r}")
-        for key, value in (("start_step", start_step), ("min_completed", min_completed),
+        for key, value in (("start_step", start_step), ("min_completed", min_completed), ("members", members),
                            ("refit_every", refit_every), ("online_min_completed", online_min_completed)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
@@ -68,13 +71,14 @@ class LCRankNetStop(EarlyStopper):
             self.ranker.reset_new_task()
         else:
             space = _space_option(search_space)
-            self.ranker = Ranker.new(space, n_tasks=0, curve_scale=curve_scale or 1.0, seed=seed)
+            self.ranker = Ranker.new(space, n_tasks=0, curve_scale=curve_scale or 1.0, seed=seed, members=members,
+                                     uncertainty=True)
         if curve_scale is not None:
             self.ranker.curve_scale = float(curve_scale)
         self._done: dict[str, tuple[list[float], Mapping | None]] = {}   # finished trials
         self._since_fit = 0
         self._fits = 0
-        self._best_cache: tuple[int, str, float] | None = None           # (fits, trial id, score)
+        self._best_cache: tuple[int, str, tuple] | None = None           # (fits, trial id, prediction)
         self._init_runtime()
 
     def _init_runtime(self) -> None:
@@ -109,16 +113,16 @@ class LCRankNetStop(EarlyStopper):
     def _best_id(self) -> str | None:
         return max(self._done, key=lambda k: self._done[k][0][-1]) if self._done else None
 
-    def _best(self) -> tuple[str, float] | None:
-        """The finished trial with the best final value and its ranker score (cached per model)."""
+    def _best(self) -> tuple | None:
+        """Ranker prediction for the finished trial with the best final value (cached per model)."""
         best_id = self._best_id()
         if best_id is None:
             return None
         if self._best_cache is None or self._best_cache[:2] != (self._fits, best_id):
             curve, config = self._done[best_id]
-            score = float(self.ranker.score([curve], [config])[0])
-            self._best_cache = (self._fits, best_id, score)
-        return best_id, self._best_cache[2]
+            mu, spread = self.ranker.predict([curve], [config])
+            self._best_cache = (self._fits, best_id, (mu[:, 0], spread[:, 0]))
+        return self._best_cache[2]
 
     def probability(self, curve: Sequence[Any], config: Mapping | None = None) -> float | None:
         """Estimated probability that this trial ends better than the best finished one (None: no basis)."""
@@ -129,8 +133,8 @@ class LCRankNetStop(EarlyStopper):
             best = self._best()
             if best is None:
                 return None
-            mine = float(self.ranker.score([values], [config])[0])
-            return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, mine - best[1]))))
+            mu, spread = self.ranker.predict([values], [config])
+            return self.ranker.beat_probability((mu[:, 0], spread[:, 0]), best)
 
     def should_stop(self, trial_id: str, curve: Sequence[Any], config: Mapping | None = None) -> bool:
         if len(curve) < self.start_step:
