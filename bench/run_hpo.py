@@ -54,17 +54,9 @@ REFERENCE = {  # the reference anchors of the issue
 def run_cell(cell: tuple) -> dict:
     """One (strategy, problem, seed, workers, n_evals) run, reduced to what the tables need."""
     name, spec, seed, workers, n_evals = cell
-    from bench.anchors import get_contender
-    from bench.harness import run
-    from bench.problems import make_problem
     out = {"name": name, "problem": spec, "seed": seed, "workers": workers, "n_evals": n_evals}
-    t0 = time.perf_counter()
-    try:
-        problem = _problem(spec)
-        trace = run(get_contender(name).make, problem, n_evals, workers, seed, strategy=name)
-    except Exception as exc:  # one broken strategy must not take the whole run down
-        out.update(error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc(limit=6),
-                   wall_s=time.perf_counter() - t0)
+    problem, trace = search(out)
+    if trace is None:
         return out
     a = trace.arrays()
     out.update(end=a["end"], regret=a["regret"], units=a["units"], epochs=a["epochs"],
@@ -73,6 +65,23 @@ def run_cell(cell: tuple) -> dict:
                stop_reason=trace.stop_reason, time_unit=problem.time_unit,
                at={u: trace.regret_after(u) for u in _checkpoints(spec, n_evals)})
     return out
+
+
+def search(out: dict):
+    """``(problem, trace)`` of one search of ``out["name"]`` on ``out["problem"]`` (seed, n_evals,
+    workers: default 1, from ``out``); ``(None, None)`` if it raised, with the error, its traceback
+    and ``wall_s`` recorded in ``out``: one broken strategy must not take the whole run down."""
+    from bench.anchors import get_contender
+    from bench.harness import run
+    t0 = time.perf_counter()
+    try:
+        problem = _problem(out["problem"])
+        return problem, run(get_contender(out["name"]).make, problem, out["n_evals"], out.get("workers", 1),
+                            out["seed"], strategy=out["name"])
+    except Exception as exc:
+        out.update(error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc(limit=6),
+                   wall_s=time.perf_counter() - t0)
+        return None, None
 
 
 def run_overhead(cell: tuple) -> dict:
@@ -103,10 +112,11 @@ def _checkpoints(spec: str, n_evals: int) -> list[int]:
     return sorted({n_evals, max(1, n_evals // 2)})
 
 
-def _map(fn, cells, processes: int, label: str):
-    """Run cells in a pool (or inline for 1 process), printing progress."""
+def _map(fn, cells, processes: int, label: str, on_result=None, reports: int = 10):
+    """Run cells in a pool (or inline for 1 process), printing progress ``reports`` times;
+    ``on_result(result)`` is called on each result as it arrives."""
     results, n, t0 = [], len(cells), time.perf_counter()
-    step = max(1, n // 10)
+    step = max(1, n // reports)
     if processes <= 1 or n <= 1:
         it = map(fn, cells)
         pool = None
@@ -117,6 +127,8 @@ def _map(fn, cells, processes: int, label: str):
     try:
         for i, r in enumerate(it, 1):
             results.append(r)
+            if on_result is not None:
+                on_result(r)
             if i % step == 0 or i == n:
                 print(f"  {label}: {i}/{n} cells, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     finally:

@@ -204,6 +204,20 @@ def test_evolution_asks_before_results_stay_random_then_evolve():
     assert any(len(changed(NB, m, child)) == 1 for m in members)
 
 
+def test_evolution_evolves_after_the_warm_up():
+    evo = RegularizedEvolution(NB, population_size=20, sample_size=20, n_init=3, seed=0)
+    warm_up = [evo.ask() for _ in range(3)]
+    for config in warm_up:
+        evo.tell(config, nb_value(config))
+    best = max(warm_up, key=nb_value)
+    for _ in range(5):                                      # children of the best of the 3 members...
+        child = evo.ask()
+        assert len(changed(NB, best, child)) == 1
+        evo.tell(child, min(nb_value(c) for c in warm_up) - 1)   # ...told worse, so it stays the best
+    assert len(evo.population) == 8                         # the population grows to population_size
+    assert RegularizedEvolution(NB, population_size=4, sample_size=2, seed=0).n_init == 4   # capped
+
+
 # ============================================================================= REINFORCE
 
 def test_policy_concentrates_on_the_optimum():
@@ -367,6 +381,7 @@ def test_constraint_pickles_with_a_path():
     ("evolution", {"population_size": 4, "sample_size": 5}, "sample_size"),
     ("evolution", {"mutation_scale": 0}, "mutation_scale"),
     ("evolution", {"mutation_scale": "big"}, "mutation_scale"),
+    ("evolution", {"n_init": 0}, "n_init"),
     ("reinforce", {"learning_rate": 0}, "learning_rate"),
     ("reinforce", {"baseline_decay": 1}, "baseline_decay"),
     ("reinforce", {"baseline_decay": -0.1}, "baseline_decay"),

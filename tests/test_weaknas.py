@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import math
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,7 +260,7 @@ def test_constraint_infeasible_space_ends():
     ({"batch": True}, "batch"), ({"top_n": 0}, "top_n"), ({"top_n": 5, "batch": 10}, "top_n"),
     ({"pool_size": 0}, "pool_size"), ({"max_enumerate": -1}, "max_enumerate"),
     ({"mutation_share": 1.5}, "mutation_share"), ({"mutation_share": "half"}, "mutation_share"),
-    ({"predictor": "xgboost"}, "predictor"), ({"max_cost": 3}, "max_cost"), ({"cost": 3}, "cost"),
+    ({"predictor": "xgboost"}, "predictor"), ({"n_trees": 0}, "n_trees"), ({"max_cost": 3}, "max_cost"), ({"cost": 3}, "cost"),
     ({"reward_target": -1, "cost": convs}, "reward_target"),
 ])
 def test_invalid_options(options, word):
@@ -269,7 +272,7 @@ def test_registered_names():
     info = registry.get("NaspWeakNAS")
     assert info.name == "weaknas" and info.cls is WeakNAS
     assert registry.get("nasp_weaknas") is info
-    assert {"n_init", "batch", "top_n", "pool_size", "max_enumerate", "mutation_share", "predictor", "cost",
+    assert {"n_init", "batch", "top_n", "pool_size", "max_enumerate", "mutation_share", "predictor", "n_trees", "cost",
             "max_cost", "reward_target", "reward_w"} <= set(info.as_dict()["options"])
 
 
@@ -278,3 +281,20 @@ def test_every_predictor_is_seeded(predictor):
     runs = [keys(ask_tell(WeakNAS(CELL, seed=9, predictor=predictor, n_init=5, batch=5, top_n=10),
                           cell_value, 15)) for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+def test_tree_count():
+    onehot, numbers = np.eye(4), np.array([[0.0, 0.5], [1.0, 0.2]])
+    assert WeakNAS(CELL)._tree_count(onehot) == 50               # 0/1 encodings: ties only
+    assert WeakNAS(CELL)._tree_count(numbers) == 100
+    assert WeakNAS(CELL)._tree_count(onehot, numbers) == 100         # the pool counts too
+    assert WeakNAS(CELL, predictor="rf")._tree_count(onehot) == 100   # bootstraps: real randomness
+    assert WeakNAS(CELL, n_trees=7)._tree_count(numbers) == 7
+
+
+def test_scipy_stats_is_imported_lazily():
+    """NNI gives a tuner's process 10 s to connect: importing the tuners must stay light."""
+    code = "import sys, tuners, tuners.weaknas; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"
