@@ -247,7 +247,8 @@ def test_nni_experiment_stops_a_clearly_bad_trial(trained, tmp_path):
     ranker.save(model)
     space = {"curve": {"_type": "choice", "_value": ["good", "bad"]},
              "label": {"_type": "choice", "_value": ["a", "b", "c", "d"]},
-             "steps": {"_type": "choice", "_value": [6]}, "sleep": {"_type": "choice", "_value": [0.5]}}
+             # 1 s a step leaves the kill of a bad trial time to land on a loaded machine
+             "steps": {"_type": "choice", "_value": [6]}, "sleep": {"_type": "choice", "_value": [1.0]}}
     config = nni_config(tmp_path, space, tuner="NaspGrid", trials=8, assessor="NaspLCRankNet",
                         assessor_args={"model_path": str(model), "delta": 0.2})
     exp, records, status = run(config, port=free_port(), timeout=180)
