@@ -21,12 +21,15 @@ network then predicts from the classifier bias alone).
 
 Example::
 
-    >>> cfg = {"num_cells": 2, "channels": 16, "edge_0": "conv3x3", "edge_1": "skip",
+    >>> from nas_plugins.cells import build_model, count_parameters, expected_parameters, train_and_evaluate
+    >>> cfg = {"num_cells": 2, "channels": 8, "edge_0": "conv3x3", "edge_1": "skip",
     ...        "edge_2": "sepconv3x3", "lr": 0.05, "batch_size": 64}
     >>> model = build_model(cfg)
     >>> count_parameters(model) == expected_parameters(cfg)
     True
-    >>> acc = train_and_evaluate(cfg, epochs=3, seed=0)   # val accuracy in [0, 1]
+    >>> acc = train_and_evaluate(cfg, epochs=1, seed=0)   # validation accuracy, a fraction
+    >>> 0.0 <= acc <= 1.0
+    True
 """
 from __future__ import annotations
 
@@ -117,8 +120,14 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
     Example::
 
-        >>> resolve_config({"channels": 8.0, "lr": 0.1, "momentum": 0.5})["channels"]
-        8
+        >>> from nas_plugins.cells import resolve_config
+        >>> cfg = resolve_config({"channels": 8.0, "lr": 0.1, "momentum": 0.5})   # unknown keys are dropped
+        >>> cfg["channels"], cfg["lr"], cfg["edge_0"], "momentum" in cfg
+        (8, 0.1, 'conv3x3', False)
+        >>> resolve_config({"edge_0": "conv5x5"})
+        Traceback (most recent call last):
+        ...
+        ValueError: config key 'edge_0' has unknown value 'conv5x5'; valid values: conv3x3, ...
     """
     merged = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
     return {
@@ -205,6 +214,8 @@ def build_model(config: Mapping[str, Any], num_classes: int = 10) -> nn.Module:
 
     Example::
 
+        >>> import torch
+        >>> from nas_plugins.cells import build_model
         >>> model = build_model({"num_cells": 2, "channels": 8, "edge_0": "sepconv3x3"})
         >>> model(torch.zeros(4, 1, 8, 8)).shape
         torch.Size([4, 10])
@@ -219,7 +230,9 @@ def count_parameters(module: nn.Module) -> int:
 
     Example::
 
-        >>> count_parameters(nn.Linear(3, 2))
+        >>> from torch import nn
+        >>> from nas_plugins.cells import count_parameters
+        >>> count_parameters(nn.Linear(3, 2))      # 3 x 2 weights + 2 biases
         8
     """
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
@@ -230,6 +243,7 @@ def expected_parameters(config: Mapping[str, Any], num_classes: int = 10) -> int
 
     Example::
 
+        >>> from nas_plugins.cells import expected_parameters
         >>> expected_parameters({"num_cells": 1, "channels": 8, "edge_0": "skip",
         ...                      "edge_1": "none", "edge_2": "conv1x1"})
         258
@@ -320,8 +334,9 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
 
     Example::
 
+        >>> from nas_plugins.cells import train_and_evaluate
         >>> accs = []
-        >>> final = train_and_evaluate({"channels": 16, "lr": 0.05}, epochs=2,
+        >>> final = train_and_evaluate({"channels": 8, "lr": 0.05}, epochs=2,
         ...                            report=lambda epoch, acc: accs.append(acc))
         >>> len(accs), final == accs[-1]
         (2, True)

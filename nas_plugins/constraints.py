@@ -13,6 +13,7 @@ as an importable ``"package.module:function"`` path. With it a strategy can
 
 Example::
 
+    >>> from nas_plugins.constraints import Constraint, pareto_front
     >>> c = Constraint(cost=lambda cfg: cfg["width"] * 1e3, max_cost=64e3, reward_target=32e3)
     >>> c.feasible({"width": 128}), round(c.reward(0.9, {"width": 64}), 4)
     (False, 0.8574)
@@ -69,8 +70,13 @@ class Constraint:
 
     Example::
 
-        >>> Constraint(cost="math:fsum")           # doctest: +SKIP  (any importable callable)
-        >>> Constraint().active, Constraint().reward(0.5, {})
+        >>> from nas_plugins.constraints import Constraint
+        >>> from nas_plugins.spaces import nb201
+        >>> c = Constraint(cost="nas_plugins.spaces.nb201:params", max_cost=1e6)   # any importable callable
+        >>> all_conv = {key: "nor_conv_3x3" for key in nb201.EDGE_KEYS}
+        >>> c.cost_of(all_conv), c.feasible(all_conv)
+        (1531546.0, False)
+        >>> Constraint().active, Constraint().reward(0.5, {})      # no options: no constraint
         (False, 0.5)
     """
 
@@ -156,6 +162,7 @@ def pareto_front(points: Sequence[tuple[dict, float, float]]) -> list[tuple[dict
     sorted by cost. A point is dominated if another is at least as good in both and better in one;
     exact ties are all kept. Points whose value or cost is not a finite number are ignored.
 
+    >>> from nas_plugins.constraints import pareto_front
     >>> [p[1:] for p in pareto_front([({}, 1, 3), ({}, 2, 3), ({}, 0, 1), ({}, 0, 2)])]
     [(0, 1), (2, 3)]
     """
@@ -205,7 +212,17 @@ def propose_feasible(propose: Callable[[], dict], constraint: Constraint, strate
 
     Example::
 
-        >>> cfg = propose_feasible(lambda: space.sample(rng), constraint, strategy)   # doctest: +SKIP
+        >>> import numpy as np
+        >>> from nas_plugins.constraints import Constraint, propose_feasible
+        >>> from nas_plugins.space import Space
+        >>> from tuners.random_search import RandomSearch
+        >>> space = Space.from_nni({"width": {"_type": "choice", "_value": [16, 32, 64, 128]}})
+        >>> strategy, rng = RandomSearch(space, seed=0), np.random.default_rng(0)
+        >>> constraint = Constraint(cost=lambda cfg: cfg["width"], max_cost=32)
+        >>> propose_feasible(lambda: space.sample(rng), constraint, strategy)
+        {'width': 32}
+        >>> constraint.rejected, strategy.was_seen({"width": 128})     # 128, 64, 64 were skipped
+        (3, True)
     """
     if constraint.max_cost is None:
         return propose()

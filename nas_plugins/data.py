@@ -4,6 +4,7 @@ No download is needed; the data ships with scikit-learn.
 
 Example::
 
+    >>> from nas_plugins.data import load_digits_split
     >>> x_train, y_train, x_val, y_val = load_digits_split(val_fraction=0.25, seed=0)
     >>> tuple(x_train.shape), x_train.dtype, y_train.dtype
     ((1347, 1, 8, 8), torch.float32, torch.int64)
@@ -45,6 +46,7 @@ def load_digits_split(val_fraction: float = 0.25, seed: int = 0
 
     Example::
 
+        >>> from nas_plugins.data import load_digits_split
         >>> x_tr, y_tr, x_va, y_va = load_digits_split(0.25, seed=0)
         >>> float(x_tr.max()) <= 1.0, int(y_va.max())
         (True, 9)

@@ -13,6 +13,8 @@ results for configurations the encoder never saw still encode.
 
 Example::
 
+    >>> from nas_plugins.encoding import ConfigEncoder
+    >>> from nas_plugins.space import Space
     >>> enc = ConfigEncoder(Space.from_nni({"lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]},
     ...                                     "op": {"_type": "choice", "_value": ["conv", "pool"]}}))
     >>> enc.dim, enc.encode({"lr": 1e-4, "op": "pool"}).tolist()

@@ -6,9 +6,17 @@ outside the repository; :func:`benchmarks_dir` finds it through ``$NASP_BENCHMAR
 
 Example::
 
-    >>> t = load_lcbench()                 # doctest: +SKIP
-    >>> t.acc.shape                        # [task, config, epoch], accuracy in percent
-    (34, 1000, 52)
+    >>> from nas_plugins.lcbench import LCBENCH_SPACE
+    >>> from nas_plugins.space import Space
+    >>> space = Space.from_nni(LCBENCH_SPACE)
+    >>> len(space), space["num_layers"]
+    (7, Integer(name='num_layers', low=1, high=5))
+
+Reading the table (``lcbench_curves.npz``, not in the repository)::
+
+    t = load_lcbench()
+    t.acc.shape                            # [task, config, epoch], accuracy in percent: (34, 1000, 52)
+    space.contains(t.config(0))            # True
 """
 from __future__ import annotations
 

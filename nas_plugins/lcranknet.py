@@ -15,6 +15,9 @@ percent, so its models use 100).
 
 Example::
 
+    >>> from nas_plugins.lcbench import LCBENCH_SPACE
+    >>> from nas_plugins.lcranknet import Ranker, TaskCurves
+    >>> from nas_plugins.space import Space
     >>> ranker = Ranker.new(Space.from_nni(LCBENCH_SPACE), n_tasks=2, seed=0)
     >>> data = [TaskCurves(configs, curves) for configs, curves in ...]       # doctest: +SKIP
     >>> ranker.fit(data, steps=500)                                           # doctest: +SKIP
@@ -28,7 +31,7 @@ import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -231,7 +234,7 @@ class Ranker:
     # -- training ---------------------------------------------------------------------------
     def fit(self, data: Sequence[TaskCurves], *, steps: int = 2000, batch: int = 256, lr: float = 1e-3,
             tasks: Sequence[int] | None = None, params: str = "all", early_bias: float = 0.5,
-            top_bias: float = 0.5) -> list[float]:
+            top_bias: float = 0.5, stop: Callable[[], bool] | None = None) -> list[float]:
         """Train on pairs of curves of the same task with the pairwise ranking loss.
 
         ``tasks[k]`` is the embedding row of ``data[k]`` (default: 0, 1, ...). Each pair compares
@@ -239,7 +242,9 @@ class Ranker:
         ``early_bias`` is the share of cuts drawn from the first 10% of the steps, where early
         stopping decides; ``top_bias`` the share of pairs whose second curve is one of the best 10%
         (early stopping compares running trials with the best finished one). ``params="task"`` trains
-        only the task embeddings (adaptation to a new task). Returns the loss of each step.
+        only the task embeddings (adaptation to a new task). ``stop``, if given, is called before
+        every step; when it returns True training ends there (the weights are then part-trained: a
+        caller that stops a fit should discard the ranker). Returns the loss of each step.
         """
         tasks = list(range(len(data))) if tasks is None else list(tasks)
         prepared = []
@@ -257,12 +262,13 @@ class Ranker:
         if not prepared:
             return []
         with _one_thread():
-            runs = [self._train(m, prepared, steps, batch, lr, params, early_bias, top_bias) for m in self.models]
+            runs = [self._train(m, prepared, steps, batch, lr, params, early_bias, top_bias, stop)
+                    for m in self.models]
         n = min(len(r) for r in runs)
         return [float(x) for x in np.mean([r[:n] for r in runs], axis=0)] if n else []
 
     def _train(self, model: LCRankNet, prepared: list, steps: int, batch: int, lr: float, params: str,
-               early_bias: float, top_bias: float) -> list[float]:
+               early_bias: float, top_bias: float, stop: Callable[[], bool] | None = None) -> list[float]:
         trainable = [model.tasks.weight] if params == "task" else list(model.parameters())
         opt = torch.optim.Adam(trainable, lr=lr)
         loss_fn = nn.BCEWithLogitsLoss()
@@ -270,6 +276,8 @@ class Ranker:
         model.train()
         g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
         for _ in range(steps):
+            if stop is not None and stop():
+                break
             curves, finals, enc, t, top = prepared[int(torch.randint(len(prepared), (1,), generator=g))]
             n, width = curves.shape
             i = torch.randint(n, (batch,), generator=g)

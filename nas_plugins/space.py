@@ -6,14 +6,25 @@ dicts) and the AutoGluon space types (converted in ``tuners.hosts.autogluon``).
 
 Example::
 
+    >>> import numpy as np
+    >>> from nas_plugins.space import Space
     >>> space = Space.from_nni({"lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]},
     ...                         "layers": {"_type": "randint", "_value": [1, 4]}})
+    >>> space["layers"]                          # NNI's randint upper bound is exclusive
+    Integer(name='layers', low=1, high=3)
     >>> cfg = space.sample(np.random.default_rng(0))
-    >>> space.contains(cfg)
-    True
+    >>> cfg
+    {'lr': 0.0081..., 'layers': 2}
+    >>> space.contains(cfg), space.contains({"lr": 0.5, "layers": 2})
+    (True, False)
 
 A configuration is a plain JSON dict, shaped exactly as NNI hands it to a trial:
-a nested choice yields ``{"_name": <option>, <sub-parameter>: value, ...}``.
+a nested choice yields ``{"_name": <option>, <sub-parameter>: value, ...}``::
+
+    >>> nested = Space.from_nni({"op": {"_type": "choice", "_value": [
+    ...     {"_name": "conv", "k": {"_type": "choice", "_value": [3, 5]}}, {"_name": "pool"}]}})
+    >>> nested.size, nested.contains({"op": {"_name": "conv", "k": 5}})
+    (3, True)
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .space import Space, config_key
 
-__all__ = ["Strategy", "EarlyStopper", "SpaceExhausted", "NotReady", "Observation", "as_metric"]
+__all__ = ["Strategy", "EarlyStopper", "SpaceExhausted", "NotReady", "Observation", "as_metric", "auto_warmup"]
 
 Mode = Literal["max", "min"]
 
@@ -61,6 +61,20 @@ def _check_seed(seed: Any) -> int | None:
     return seed
 
 
+def auto_warmup(option: int | None, trial_budget: int | None, default: int = 10) -> int:
+    """The size of a strategy's random warm-up: ``option`` when the user gave one, else a quarter of
+    the host's trial budget (at least 2, at most ``default``), else ``default`` when the budget is unknown.
+
+    >>> auto_warmup(None, 8), auto_warmup(None, 20), auto_warmup(None, 200), auto_warmup(None, None), auto_warmup(6, 8)
+    (2, 5, 10, 10, 6)
+    """
+    if option is not None:
+        return option
+    if trial_budget is None:
+        return default
+    return min(default, max(2, trial_budget // 4))
+
+
 @dataclass(frozen=True)
 class Observation:
     """A finished trial as the strategy saw it; ``value`` is None for a failed trial."""
@@ -75,8 +89,10 @@ class Strategy(ABC):
     keeps the bookkeeping every strategy needs: the seeded RNG, the set of configurations
     already proposed or told (so nothing is proposed twice), and the history of results.
     ``space`` may be given later through :meth:`set_space` (NNI sends it after construction).
+    A host that knows how many trials it will run tells it through :meth:`set_trial_budget`.
     """
     name: ClassVar[str] = ""
+    trial_budget: int | None = None    # class default: also for strategies pickled before it existed
 
     def __init__(self, space: Space | None = None, *, seed: int | None = None, mode: Mode = "max"):
         self.seed = _check_seed(seed)
@@ -85,6 +101,7 @@ class Strategy(ABC):
         self.space: Space | None = None
         self.history: list[Observation] = []
         self._seen: set[str] = set()
+        self.trial_budget = None
         if space is not None:
             self.set_space(space)
 
@@ -94,6 +111,14 @@ class Strategy(ABC):
         if not isinstance(space, Space):
             raise TypeError(f"expected a Space, got {type(space).__name__}")
         self.space = space
+
+    def set_trial_budget(self, n: int | None) -> None:
+        """The number of trials the host will run (AutoGluon's ``num_trials``, NNI's ``maxTrialNumber``),
+        or None if unknown (the default). Strategies scale automatic defaults to it (the random
+        warm-up: see :func:`auto_warmup`); an explicit option always wins. Call before the first ask."""
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise ValueError(f"trial budget must be a positive integer or None, got {n!r}")
+        self.trial_budget = n
 
     def ask(self) -> dict:
         """Propose the next configuration; raise :class:`SpaceExhausted` when there is none."""
@@ -105,10 +130,22 @@ class Strategy(ABC):
 
     def tell(self, config: Mapping, value: Any) -> None:
         """Report a result. ``config`` need not have come from :meth:`ask`; a ``value`` of None,
-        NaN, inf or a non-number records a failed trial."""
+        NaN, inf or a non-number records a failed trial. A value for a configuration whose last
+        result was a failure replaces that failure (a host may hear of a trial's end before its result)."""
         config = dict(config)
         metric = as_metric(value)
-        self._seen.add(config_key(config))
+        key = config_key(config)
+        self._seen.add(key)
+        if metric is not None:
+            # A result that arrives after the configuration was recorded as failed (a host that
+            # heard of the trial's end first) replaces that failure, in place.
+            for i in range(len(self.history) - 1, -1, -1):
+                if config_key(self.history[i].config) == key:
+                    if self.history[i].value is None:
+                        self.history[i] = Observation(config, metric)
+                        self._observe(config, metric)
+                        return
+                    break
         self.history.append(Observation(config, metric))
         self._observe(config, metric)
 

@@ -14,8 +14,9 @@ from autogluon.core.searcher.exceptions import ExhaustedSearchSpaceError
 
 from nas_plugins.space import Choice, Float, Integer, SearchSpaceError, Space
 from tuners import registry
-from tuners.hosts.autogluon_host import (StrategySearcher, register_searchers, searcher_class,
-                                         space_from_autogluon, space_to_autogluon)
+from tuners.hosts.autogluon_host import (SearcherConfigError, StrategySearcher, check_hyperparameter_tune_kwargs,
+                                         register_searchers, searcher_class, space_from_autogluon,
+                                         space_to_autogluon)
 
 
 # -- space conversion ----------------------------------------------------------------------------
@@ -143,8 +144,12 @@ def test_searcher_rejects_bad_options_and_configs():
         searcher_class("grid")(AG_SPACE, mode="min")
     with pytest.raises(ValueError, match="grid_points"):
         searcher_class("grid")(AG_SPACE, grid_points=0)
-    with pytest.raises(SearchSpaceError, match="'nested'"):
+    with pytest.raises(SearcherConfigError, match="'nasp_grid': search space parameter 'nested'"):
         searcher_class("grid")({"nested": Categorical(Int(1, 2), 3)})
+    with pytest.raises(SearcherConfigError, match="unknown option 'n_init' for 'bo'") as info:
+        searcher_class("bo")(AG_SPACE, n_init=3)
+    accepted = str(info.value).split("accepted: ")[1].split(", ")
+    assert "n_initial_points" in accepted and "mode" not in accepted     # mode is refused, so not offered
     with pytest.raises(TypeError):
         StrategySearcher(AG_SPACE)
     searcher = searcher_class("grid")(AG_SPACE)
@@ -166,6 +171,50 @@ def test_searcher_pickles_and_registers():
     assert type(made) is searcher_class("grid")
 
 
+def _htk(searcher: str, **search_options) -> dict:
+    return {"scheduler": "local", "searcher": searcher, "num_trials": 5, "search_options": search_options}
+
+
+def test_check_hyperparameter_tune_kwargs():
+    register_searchers()
+    ok = _htk("nasp_bo", seed=0, n_initial_points=3)
+    assert check_hyperparameter_tune_kwargs(ok) is ok
+    for fine in ("auto", None, _htk("local_random"), _htk("random"), _htk("bayes"), _htk("nasp_evolution", n_init=2),
+                 {"scheduler": "local", "searcher": "nasp_grid"}):
+        check_hyperparameter_tune_kwargs(fine)
+    check_hyperparameter_tune_kwargs(_htk("nasp_random", seed=1), search_space=AG_SPACE)
+    cases = [
+        (_htk("nasp_bo", n_init=3), r"unknown option 'n_init' for 'bo' .*; accepted: base_estimator, acq_func, "
+                                    r"n_initial_points, max_observations, seed$"),
+        (_htk("nasp_evolution", n_initial_points=3), "unknown option 'n_initial_points' for 'evolution'"),
+        (_htk("nasp_random", mode="min"), "'mode' is not accepted"),
+        (_htk("nasp_grid", grid_points=0), "'nasp_grid': grid_points"),
+        (_htk("nasp_bo", n_initial_points=0), "'nasp_bo': n_initial_points must be"),
+        (_htk("nasp_boo"), r"unknown AutoGluon searcher 'nasp_boo' \(did you mean 'nasp_bo'\?\); ours: nasp_bo, "),
+        (_htk("bo"), r"unknown AutoGluon searcher 'bo' \(did you mean 'nasp_bo'\?\)"),
+        (_htk("local_randum"), "AutoGluon's: auto, random, local_random"),
+        ({"scheduler": "local", "searcher": "nasp_bo", "search_options": [1]}, "search_options must be a dict"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(SearcherConfigError, match=message):
+            check_hyperparameter_tune_kwargs(kwargs)
+    with pytest.raises(SearcherConfigError, match="'nested'"):
+        check_hyperparameter_tune_kwargs(_htk("nasp_random"), search_space={"nested": Categorical(Int(1, 2), 3)})
+
+
+def test_register_searchers_patches_once():
+    from autogluon.core.scheduler import seq_scheduler
+    from autogluon.tabular.trainer.abstract_trainer import AbstractTabularTrainer
+    register_searchers()
+    factory, check = seq_scheduler.searcher_factory, AbstractTabularTrainer._check_raise_exception
+    register_searchers()
+    assert seq_scheduler.searcher_factory is factory and AbstractTabularTrainer._check_raise_exception is check
+    assert not hasattr(factory.__wrapped__, "__wrapped__")                 # wrapped once
+    assert check(exception=SearcherConfigError("x")) is True
+    assert check(exception=ValueError("x")) is False                       # AutoGluon's rules otherwise
+    assert check(exception=ValueError("x"), errors="raise") is True
+
+
 # -- real TabularPredictor fits ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def train_data() -> pd.DataFrame:
@@ -177,12 +226,12 @@ def train_data() -> pd.DataFrame:
 
 
 def _fit(path, data: pd.DataFrame, hyperparameters: dict, searcher: str, num_trials: int,
-         search_options: dict) -> dict[str, dict]:
+         search_options: dict, time_limit: float = 120) -> dict[str, dict]:
     """Fit LightGBM with HPO; return {trial model name: its hyperparameters}, in trial order."""
     from autogluon.tabular import TabularPredictor
     register_searchers()
     predictor = TabularPredictor(label="label", path=str(path), verbosity=0).fit(
-        data, hyperparameters={"GBM": hyperparameters}, time_limit=120, num_cpus=1,
+        data, hyperparameters={"GBM": hyperparameters}, time_limit=time_limit, num_cpus=1,
         fit_weighted_ensemble=False,
         hyperparameter_tune_kwargs={"scheduler": "local", "searcher": searcher, "num_trials": num_trials,
                                     "search_options": search_options})
@@ -242,3 +291,36 @@ def test_tabular_predictor_with_nas_searchers(tmp_path, train_data, searcher, op
     picked = [{k: hp[k] for k in user} for hp in trials.values()]
     assert len(picked) == 4 and all(space.contains(p) for p in picked)
     assert len({json.dumps(p, sort_keys=True) for p in picked}) == 4
+
+
+# GBM with nothing AutoGluon would add a search space of its own for.
+FIXED_GBM = {"num_boost_round": 20, "feature_fraction": 1.0, "min_data_in_leaf": 5}
+
+
+@pytest.mark.parametrize("searcher, options, message", [
+    ("nasp_bo", {"seed": 0, "n_init": 3}, r"unknown option 'n_init' for 'bo' .*accepted: .*n_initial_points"),
+    ("nasp_random", {"mode": "min"}, "option 'mode' is not accepted"),
+    ("nasp_grid", {"grid_points": 0}, "'nasp_grid': grid_points must be"),
+    ("nasp_boo", {"seed": 0}, r"unknown AutoGluon searcher 'nasp_boo' \(did you mean 'nasp_bo'\?\)"),
+])
+def test_tabular_predictor_fit_raises_our_searcher_error(tmp_path, train_data, searcher, options, message):
+    """Not AutoGluon's "No models were trained successfully during fit()" with the cause in a warning."""
+    with pytest.raises(SearcherConfigError, match=message):
+        _fit(tmp_path / "bad", train_data, {"learning_rate": Real(0.01, 0.3, log=True), **FIXED_GBM},
+             searcher, 2, options, time_limit=60)
+
+
+def test_tabular_predictor_scales_the_bo_warmup_to_num_trials(tmp_path, train_data):
+    """num_trials=6 reaches nasp_bo as its trial budget: 2 prior samples (a quarter of 6, at least 2),
+    then the model. With the fixed warm-up of 10 every trial was random search's proposal."""
+    user = {"learning_rate": Real(0.01, 0.3, log=True), "num_leaves": Int(8, 64)}
+    trials = _fit(tmp_path / "bo", train_data, {**user, **FIXED_GBM}, "nasp_bo", 6, {"seed": 0})
+    picked = [{k: hp[k] for k in user} for hp in trials.values()]
+    random = registry.create("random", space_from_autogluon(user)[0], seed=0)
+    prior = [random.ask() for _ in range(len(picked))]
+    assert len(picked) == 6
+    assert picked[:2] == prior[:2]                      # the warm-up: the same prior draws
+    assert all(p != q for p, q in zip(picked[2:], prior[2:]))
+    explicit = _fit(tmp_path / "bo10", train_data, {**user, **FIXED_GBM}, "nasp_bo", 4,
+                    {"seed": 0, "n_initial_points": 10})    # an explicit option wins
+    assert [{k: hp[k] for k in user} for hp in explicit.values()] == prior[:4]

@@ -352,3 +352,41 @@ def test_all_categorical_space(estimator):
         seen.add(config_key(config))
         bo.tell(config, sum(ops.index(v) for v in config.values()))
     assert len(seen) == 12
+
+
+# -- the automatic warm-up ---------------------------------------------------------------------------
+def test_warmup_follows_the_trial_budget():
+    """n_initial_points unset: 10 prior samples without a budget (the old default), a quarter of the
+    budget (at least 2) with one; the prior samples are random search's, the model's are not."""
+    prior = ask_tell(registry.create("random", MIXED, seed=0), toy, 12)
+    unknown = BayesOpt(MIXED, seed=0)
+    assert unknown.n_initial_points == 10
+    assert ask_tell(unknown, toy, 10) == prior[:10]
+    small = BayesOpt(MIXED, seed=0)
+    small.set_trial_budget(8)
+    assert small.n_initial_points == 2
+    got = ask_tell(small, toy, 5)
+    assert got[:2] == prior[:2] and all(a != b for a, b in zip(got[2:], prior[2:5]))
+    twin = BayesOpt(MIXED, seed=0)
+    twin.set_trial_budget(8)
+    assert ask_tell(twin, toy, 5) == got                    # still one seed, one sequence
+    for budget, n in ((20, 5), (40, 10), (500, 10)):
+        small.set_trial_budget(budget)
+        assert small.n_initial_points == n
+    explicit = BayesOpt(MIXED, seed=0, n_initial_points=10)
+    explicit.set_trial_budget(8)
+    assert explicit.n_initial_points == 10 and ask_tell(explicit, toy, 10) == prior[:10]
+
+
+def test_warmup_option_pickles_and_old_pickles_load():
+    bo = BayesOpt(MIXED, seed=0)
+    bo.set_trial_budget(12)
+    copy = pickle.loads(pickle.dumps(bo))
+    assert copy.n_initial_points == 3 and copy._n_initial_points is None
+    # A BayesOpt pickled before the warm-up was automatic stored the option as ``n_initial_points``.
+    old = dict(BayesOpt(MIXED, seed=0, n_initial_points=4).__dict__)
+    old["n_initial_points"] = old.pop("_n_initial_points")
+    del old["trial_budget"]
+    restored = BayesOpt.__new__(BayesOpt)
+    restored.__setstate__(old)
+    assert restored.n_initial_points == 4 and restored.trial_budget is None

@@ -280,6 +280,27 @@ def test_invalid_option(tuner, options, word):
 
 
 @pytest.mark.parametrize("tuner", TUNERS)
+def test_trial_budget_hook(tuner):
+    """Every strategy takes the host's trial budget (default None), validated; with one set, the same
+    seed still gives the same proposals, and it survives pickling."""
+    strategy = make(tuner, "continuous", seed=3, **SEEDED_OPTIONS.get(tuner, {}))
+    assert strategy.trial_budget is None
+    for bad in (0, -5, 2.5, "8", True):
+        with pytest.raises(ValueError, match="trial budget"):
+            strategy.set_trial_budget(bad)
+    strategy.set_trial_budget(8)
+    assert strategy.trial_budget == 8
+    twin = make(tuner, "continuous", seed=3, **SEEDED_OPTIONS.get(tuner, {}))
+    twin.set_trial_budget(8)
+    first = ask_tell(strategy, objective, 5)
+    assert first == ask_tell(twin, objective, 5)
+    copy = pickle.loads(pickle.dumps(strategy))
+    assert copy.trial_budget == 8 and ask_tell(copy, objective, 3) == ask_tell(strategy, objective, 3)
+    strategy.set_trial_budget(None)
+    assert strategy.trial_budget is None
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
 def test_options_listed_are_accepted(tuner):
     info = registry.get(tuner)
     options = info.as_dict()["options"]

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import pickle
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import nni_config
+from conftest import ROOT, nni_config
 
 from nas_plugins.lcbench import benchmarks_dir
 from nas_plugins.lcranknet import Ranker, TaskCurves, pair_logit
@@ -197,6 +199,73 @@ def test_background_refit_swaps_the_model(model_file):
     copy = pickle.loads(pickle.dumps(stopper))          # threads and locks are not pickled
     probe = list(0.5 * curves[0, :5])
     assert copy.should_stop("p", probe, configs[0]) == stopper.should_stop("p", probe, configs[0])
+
+
+# A process that drives the registered stopper as the NNI assessor adapter does (should_stop after each
+# report, complete at the trial's end, with curves and configurations) and exits while the background
+# refit of the online-only model is still running. Before close()/the atexit hook, the refit thread
+# was torn down inside torch at exit: "terminate called without an active exception", exit code 134.
+_EXIT_DURING_REFIT = """
+import numpy as np
+from tuners import registry
+
+space = {"lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]}, "units": {"_type": "choice", "_value": [16, 32, 64]}}
+stopper = registry.create("lcranknet", search_space=space, online_min_completed=3, seed=0)
+rng = np.random.default_rng(0)
+for trial in range(4):
+    config = {"lr": float(10 ** rng.uniform(-4, -1)), "units": int(rng.choice([16, 32, 64]))}
+    curve = [float(x) for x in np.cumsum(rng.uniform(0, 1, 12))]
+    for k in range(1, len(curve) + 1):
+        stopper.should_stop(str(trial), curve[:k], config)
+    stopper.complete(str(trial), curve, True, config)
+print("refit running:", stopper._thread is not None and stopper._thread.is_alive(), flush=True)
+"""
+
+
+def test_exit_while_a_background_refit_runs_is_clean(tmp_path):
+    script = tmp_path / "exit_during_refit.py"
+    script.write_text(_EXIT_DURING_REFIT)
+    runs = [subprocess.Popen([sys.executable, str(script)], cwd=str(ROOT), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(3)]   # it aborted 4 times in 5
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert "refit running: True" in out, (out, err)      # the exit really raced a refit
+        assert run.returncode == 0, err
+        assert "terminate called" not in err
+
+
+def test_close_stops_a_refit_and_later_ones():
+    configs, curves = synthetic(8, seed=13)
+    stopper = LCRankNetStop(search_space=SPACE.to_nni(), online_min_completed=3, online_steps=100_000, seed=0)
+    before = stopper.ranker
+    for k in range(3):
+        stopper.complete(f"t{k}", list(curves[k]), config=configs[k])
+    thread = stopper._thread
+    assert thread is not None and thread.is_alive()            # a refit far from done
+    stopper.close()
+    assert not thread.is_alive() and stopper.closed
+    assert stopper._fits == 0 and stopper.ranker is before      # the part-trained model was discarded
+    stopper.complete("t3", list(curves[3]), config=configs[3])  # recorded, no new refit
+    assert stopper._thread is thread and len(stopper._done) == 4
+    assert stopper.should_stop("x", list(curves[4, :3]), configs[4]) is False    # never fitted: no basis
+    stopper.close()                                             # idempotent
+
+
+def test_close_keeps_the_fitted_model_for_decisions():
+    configs, curves = synthetic(8, seed=14)
+    stopper = LCRankNetStop(search_space=SPACE.to_nni(), background=False, online_min_completed=3,
+                            online_steps=50, delta=0.3, seed=0)
+    for k in range(4):
+        stopper.complete(f"t{k}", list(curves[k]), config=configs[k])
+    fits = stopper._fits
+    stopper.close()
+    assert stopper.ready and fits >= 1
+    probe = list(curves[5, :4])
+    assert isinstance(stopper.should_stop("p", probe, configs[5]), bool)
+    stopper.complete("t9", list(curves[6]), config=configs[6])
+    assert stopper._fits == fits                                # closed: no foreground refit either
+    clone = pickle.loads(pickle.dumps(stopper))                 # the stop flag is runtime state
+    assert not clone.closed
 
 
 def test_failed_and_killed_trials_are_not_learned_from(model_file):

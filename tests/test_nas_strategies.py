@@ -204,6 +204,34 @@ def test_evolution_asks_before_results_stay_random_then_evolve():
     assert any(len(changed(NB, m, child)) == 1 for m in members)
 
 
+def test_evolution_warmup_follows_the_trial_budget():
+    evo = RegularizedEvolution(NB, seed=0)
+    assert evo.n_init == 10                                  # unknown budget: the old default
+    evo.set_trial_budget(8)
+    assert evo.n_init == 2
+    evo.set_trial_budget(20)
+    assert evo.n_init == 5
+    capped = RegularizedEvolution(NB, population_size=4, sample_size=2, seed=0)
+    capped.set_trial_budget(400)
+    assert capped.n_init == 4                                # still at most population_size
+    explicit = RegularizedEvolution(NB, n_init=6, seed=0)
+    explicit.set_trial_budget(8)
+    assert explicit.n_init == 6
+    # With a budget of 8 the third proposal is already a child of the 2-member population.
+    evo = RegularizedEvolution(NB, population_size=20, sample_size=20, seed=0)
+    evo.set_trial_budget(8)
+    warm_up = [evo.ask() for _ in range(2)]
+    for config in warm_up:
+        evo.tell(config, nb_value(config))
+    child = evo.ask()
+    assert any(len(changed(NB, m, child)) == 1 for m in warm_up)
+    old = dict(RegularizedEvolution(NB, n_init=3, seed=0).__dict__)    # pickled before: option as n_init
+    old["n_init"] = old.pop("_n_init")
+    restored = RegularizedEvolution.__new__(RegularizedEvolution)
+    restored.__setstate__(old)
+    assert restored.n_init == 3
+
+
 def test_evolution_evolves_after_the_warm_up():
     evo = RegularizedEvolution(NB, population_size=20, sample_size=20, n_init=3, seed=0)
     warm_up = [evo.ask() for _ in range(3)]

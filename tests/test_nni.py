@@ -153,6 +153,33 @@ def test_bad_class_args_are_reported_not_hung(tmp_path: Path):
         nnictl("stop", exp.id, check=False)
 
 
+def test_bad_assessor_args_fail_at_start_with_no_trial_launched(tmp_path: Path):
+    """A bad assessor argument turns the experiment to ERROR when it starts, not after the first
+    intermediate result with trials left running."""
+    config = nni_config(tmp_path, {"x": {"_type": "uniform", "_value": [0, 1]}}, tuner="NaspRandom",
+                        assessor="NaspMedianStop", assessor_args={"start_step": -1}, trials=4)
+    exp = Experiment(config)
+    exp.start(free_port())
+    try:
+        assert wait(exp, timeout=60) == "ERROR"
+        assert exp.list_trial_jobs() == []
+        log = (tmp_path / "nni" / exp.id / "log" / "nnimanager.log").read_text()
+        assert "NaspMedianStop classArgs: start_step" in log
+    finally:
+        exp.stop()
+
+
+def test_start_after_the_script_asked_nni_itself(tmp_path: Path):
+    """Calling nni.get_next_parameter() before start() must not block the trial (it would wait for a
+    second parameter set for ever)."""
+    config = nni_config(tmp_path, {"x": {"_type": "uniform", "_value": [0, 1]}}, tuner="NaspRandom",
+                        tuner_args={"seed": 1}, trials=2)
+    config.trial_command = f"python {TOY_TRIAL} --nni-first"
+    exp, records, status = run(config, port=free_port(), timeout=120)
+    assert status in ("DONE", "NO_MORE_TRIAL") and [r.status for r in records] == ["SUCCEEDED"] * 2
+    assert_paired(records)
+
+
 def test_demo_main_job_runs(tmp_path: Path):
     """The README's first command, shortened: a real mixed HPO+NAS experiment on digits."""
     out = subprocess.run([str(BIN / "nas-plugins"), "demo", "--max-trials", "4"], capture_output=True,

@@ -10,7 +10,7 @@ import pytest
 from conftest import exhaust, keys
 
 from nas_plugins.space import Space, config_key
-from nas_plugins.strategy import SpaceExhausted
+from nas_plugins.strategy import SpaceExhausted, auto_warmup
 from tuners import registry
 from tuners.grid import GridSearch
 from tuners.median_stop import MedianStop
@@ -373,3 +373,15 @@ def test_nni_builtin_names_loaded():
 @pytest.mark.parametrize("info", registry.algorithms(), ids=lambda i: i.name)
 def test_nni_name_is_not_an_nni_builtin(info):
     assert info.nni_name.lower() not in nni_builtin_names()
+
+
+# -- the automatic warm-up rule (bo's n_initial_points, evolution's and weaknas' n_init) --------------
+@pytest.mark.parametrize("budget, warmup", [(None, 10), (1, 2), (5, 2), (8, 2), (11, 2), (12, 3), (20, 5),
+                                            (39, 9), (40, 10), (1000, 10)])
+def test_auto_warmup_is_a_quarter_of_the_budget_from_2_to_10(budget, warmup):
+    assert auto_warmup(None, budget) == warmup
+
+
+def test_auto_warmup_explicit_option_wins():
+    assert auto_warmup(7, 8) == 7 and auto_warmup(30, None) == 30 and auto_warmup(1, 1000) == 1
+    assert auto_warmup(None, 400, default=32) == 32 and auto_warmup(None, 40, default=32) == 10

@@ -298,3 +298,19 @@ def test_scipy_stats_is_imported_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False"
+
+
+def test_warmup_follows_the_trial_budget():
+    s = WeakNAS(CELL, seed=0)
+    assert s.n_init == 10
+    s.set_trial_budget(12)
+    assert s.n_init == 3
+    assert WeakNAS(CELL, seed=0, n_init=7).n_init == 7
+    t = WeakNAS(CELL, seed=0, batch=2, top_n=4)
+    t.set_trial_budget(12)
+    configs = ask_tell(t, cell_value, 5)
+    assert configs == ask_tell(WeakNAS(CELL, seed=0, batch=2, top_n=4, n_init=3), cell_value, 5)
+    prior = ask_tell(WeakNAS(CELL, seed=0, batch=2, top_n=4), cell_value, 5)     # unknown budget: 10
+    assert configs[:3] == prior[:3] and configs[3:] != prior[3:]   # then the first round's batch
+    clone = pickle.loads(pickle.dumps(t))
+    assert clone.n_init == 3 and ask_tell(clone, cell_value, 2) == ask_tell(t, cell_value, 2)

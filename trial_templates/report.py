@@ -165,9 +165,11 @@ def start(defaults: Mapping[str, Any] | None = None, *, config: Mapping[str, Any
     if backend == "nni":
         import nni
 
-        from tuners.hosts.nni_compat import keep_comments
+        from tuners.hosts.nni_compat import keep_comments, receive_own_parameters
         keep_comments()  # the parameter file may hold '#' or '//' inside values
-        merged.update(nni.get_next_parameter() or {})
+        # The parameters NNI records for this trial (NNI 3.0 may hand it another trial's); also
+        # fine after the script itself called nni.get_next_parameter().
+        merged.update(receive_own_parameters())
         trial_id = nni.get_trial_id()
     elif backend == "autogluon":
         merged.update(config or {})

@@ -4,6 +4,7 @@
     nas-plugins nni-meta               the meta document for ``nnictl algo register --meta``
     nas-plugins validate CONFIG.yml    check our classArgs and the search space before a run
     nas-plugins demo [--config ...]    the main job: a real NNI experiment mixing HPO and NAS
+    nas-plugins run CONFIG.yml         run any NNI config the same way (validate, progress, table, errors)
     nas-plugins lcranknet-pretrain --out FILE [--tasks id,...] [--exclude id,...]
                                        pre-train LCRankNet on LCBench curves (for NaspLCRankNet)
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "trial_templates" / "demo.yml"
 
@@ -51,26 +54,123 @@ def _validate(args: argparse.Namespace) -> int:
     return 2 if problems else 0
 
 
+class ProgressPrinter:
+    """:func:`~tuners.hosts.nni_experiment.wait`'s ``progress`` callback for the terminal.
+
+    On a terminal the line is rewritten in place (``\\r``) at every poll and ended when the
+    experiment finishes. Elsewhere (pipes, logs) a plain line every ``interval`` seconds of the
+    experiment; nothing at all under CI (``CI`` set to anything but false/0) or with ``mode="off"``.
+    ``mode``: ``auto`` (the above), ``live``, ``lines`` or ``off``.
+    """
+
+    def __init__(self, stream: TextIO | None = None, mode: str = "auto", interval: float = 30.0):
+        self.stream = stream if stream is not None else sys.stdout
+        if mode == "auto":
+            ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+            isatty = getattr(self.stream, "isatty", lambda: False)()
+            mode = "off" if ci else "live" if isatty else "lines"
+        if mode not in ("live", "lines", "off"):
+            raise ValueError(f"progress mode must be auto, live, lines or off, got {mode!r}")
+        self.mode, self.interval = mode, interval
+        self._width = 0            # length of the live line on screen
+        self._next = interval      # elapsed time of the next plain line
+
+    def __call__(self, p) -> None:
+        from .hosts.nni_experiment import format_progress
+        if self.mode == "off":
+            return
+        line = format_progress(p)
+        if self.mode == "live":
+            self.stream.write("\r" + line.ljust(self._width) + ("\n" if p.finished else ""))
+            self._width = 0 if p.finished else len(line)
+        elif p.elapsed >= self._next and not p.finished:
+            self.stream.write(line + "\n")
+            self._next = (p.elapsed // self.interval + 1) * self.interval
+        else:
+            return
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End a live line left open (an interrupted or timed-out wait)."""
+        if self.mode == "live" and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
+
+
 def _demo(args: argparse.Namespace) -> int:
-    from .hosts.nni_experiment import format_table, load_config, run
-    config = load_config(args.config)
+    return _run_job(args, args.config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _run_job(args, args.config)
+
+
+def _run_job(args: argparse.Namespace, path: str) -> int:
+    from .hosts.nni_experiment import (ExperimentError, InvalidConfigError, _maximize, format_table, load_config,
+                                       run, validate_config)
+    try:
+        config = load_config(path)
+    except Exception as exc:  # noqa: BLE001 -- NNI's own config errors
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     if args.max_trials:
         config.max_trial_number = args.max_trials
-    tuner = config.tuner.name if config.tuner else "?"
-    print(f"Starting NNI experiment from {args.config}: tuner {tuner}, "
-          f"{config.max_trial_number} trials, concurrency {config.trial_concurrency}", flush=True)
+    problems = [] if args.no_validate else validate_config(config)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    algo = config.tuner or config.advisor
+    tuner = (algo.name or algo.class_name) if algo else "?"
+    assessor = config.assessor.name or config.assessor.class_name if config.assessor and \
+        config.assessor.name != "_none_" else None
+    print(f"Starting NNI experiment from {path}: tuner {tuner}" + (f", assessor {assessor}" if assessor else "") +
+          f", {config.max_trial_number} trials, concurrency {config.trial_concurrency}", flush=True)
+    timeout = args.timeout
+    if timeout is None:  # the experiment's own limit plus a margin, else no limit
+        duration = config.max_experiment_duration
+        timeout = (_seconds(duration) + 120) if duration else float("inf")
+    printer = ProgressPrinter(mode="off" if args.no_progress else "auto")
     t0 = time.monotonic()
-    exp, records, status = run(config, port=args.port, timeout=args.timeout, keep_running=args.keep_open)
+    try:
+        exp, records, status = run(config, port=args.port, timeout=timeout, keep_running=args.keep_open,
+                                   validate=False, progress=printer)
+    except InvalidConfigError as exc:  # not reached: validated above
+        printer.close()
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except ExperimentError as exc:
+        printer.close()
+        if exc.records:
+            print(format_table(exc.records))
+        print(f"\nerror: experiment {exc.exp.id} ended in ERROR:", file=sys.stderr)
+        for message in exc.errors or ["(no error message in the logs)"]:
+            print("  " + message.replace("\n", "\n  "), file=sys.stderr)
+        print(f"logs: {exc.log_dir}", file=sys.stderr)
+        if args.keep_open:
+            exc.exp.stop()
+        return 1
+    except TimeoutError as exc:
+        printer.close()
+        print(f"error: {exc} (the experiment was stopped)", file=sys.stderr)
+        return 1
+    finally:
+        printer.close()
     elapsed = time.monotonic() - t0
     print(format_table(records))
     done = [r for r in records if r.final is not None]
     print(f"\nexperiment {exp.id}: {status}, {len(records)} trials "
           f"({sum(r.status == 'SUCCEEDED' for r in records)} succeeded, "
-          f"{sum(r.status in ('EARLY_STOPPED', 'USER_CANCELED') for r in records)} stopped early by the assessor)"
+          f"{sum(r.status in ('EARLY_STOPPED', 'USER_CANCELED') for r in records)} stopped early by the assessor, "
+          f"{sum(r.status in ('FAILED', 'SYS_CANCELED') for r in records)} failed)"
           f" in {elapsed:.0f} s")
     if done:
-        best = max(done, key=lambda r: r.final)
-        print(f"best: trial {best.trial_job_id}, validation accuracy {best.final:.4f}")
+        pick = max if _maximize(config) else min
+        best = pick(done, key=lambda r: r.final)
+        metric = "validation accuracy" if Path(path).resolve() == DEMO_CONFIG else "final metric"
+        print(f"best: trial {best.trial_job_id}, {metric} {best.final:.4f}")
         print("best configuration: " + json.dumps(best.parameters, sort_keys=True))
     port = args.port or 8080
     if args.keep_open:
@@ -85,6 +185,15 @@ def _demo(args: argparse.Namespace) -> int:
               f"  .venv/bin/nnictl view {exp.id} --port {port}    # then open http://127.0.0.1:{port}\n"
               f"  .venv/bin/nnictl stop {exp.id}                   # when done viewing")
     return 0 if status in ("DONE", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and done else 1
+
+
+def _seconds(duration: str | int | float) -> float:
+    """NNI durations: a number of seconds or '10m', '1.5h', '30s', '1d'."""
+    if isinstance(duration, (int, float)):
+        return float(duration)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = str(duration).strip().lower()
+    return float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
 
 
 def _pretrain(args: argparse.Namespace) -> int:
@@ -119,13 +228,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate", help="validate an NNI YAML config that uses our algorithms")
     p.add_argument("config")
     p.set_defaults(func=_validate)
+    def experiment_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--port", type=int, default=None, help="NNI manager / web UI port (default: a free one)")
+        p.add_argument("--max-trials", type=int, default=None, help="override maxTrialNumber")
+        p.add_argument("--timeout", type=float, default=None,
+                       help="seconds to wait (default: maxExperimentDuration + 2 min, else no limit)")
+        p.add_argument("--keep-open", action="store_true", help="keep the experiment and web UI running")
+        p.add_argument("--no-progress", action="store_true",
+                       help="no progress line (default: live on a terminal, every 30 s otherwise, none under CI)")
+        p.add_argument("--no-validate", action="store_true",
+                       help="skip `validate` (see how NNI itself fails; the logged errors are still shown)")
+
     p = sub.add_parser("demo", help="run the main job: a mixed HPO+NAS NNI experiment on digits")
     p.add_argument("--config", default=str(DEMO_CONFIG))
-    p.add_argument("--port", type=int, default=None, help="NNI manager / web UI port (default: a free one)")
-    p.add_argument("--max-trials", type=int, default=None)
-    p.add_argument("--timeout", type=float, default=600)
-    p.add_argument("--keep-open", action="store_true", help="keep the experiment and web UI running")
+    experiment_options(p)
     p.set_defaults(func=_demo)
+    p = sub.add_parser("run", help="run an NNI YAML config as demo does: validate, progress, table, errors")
+    p.add_argument("config")
+    experiment_options(p)
+    p.set_defaults(func=_run)
     p = sub.add_parser("lcranknet-pretrain", help="pre-train LCRankNet on LCBench learning curves")
     p.add_argument("--out", required=True, help="model file to write (NaspLCRankNet's model_path)")
     p.add_argument("--tasks", default="", help="comma-separated OpenML task ids (default: all 34)")

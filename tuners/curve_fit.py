@@ -157,6 +157,7 @@ class CurveFit(EarlyStopper):
 
     Example::
 
+        >>> from tuners.curve_fit import CurveFit
         >>> c = CurveFit(max_step=20, start_step=6)
         >>> c.complete("a", [0.95 - 0.5 * 0.8 ** x for x in range(20)])
         >>> c.should_stop("b", [0.6 - 0.5 * 0.7 ** x for x in range(8)])

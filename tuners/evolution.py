@@ -30,6 +30,10 @@ space ends in :class:`~nas_plugins.strategy.SpaceExhausted`.
 
 Example::
 
+    >>> from nas_plugins.space import Space
+    >>> from tuners.evolution import RegularizedEvolution
+    >>> space = Space.from_nni({"op": {"_type": "choice", "_value": ["conv", "pool", "skip"]},
+    ...                         "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]}})
     >>> evo = RegularizedEvolution(space, population_size=20, sample_size=5, seed=0)
     >>> cfg = evo.ask()
     >>> evo.tell(cfg, 0.71)
@@ -46,7 +50,7 @@ import numpy as np
 
 from nas_plugins.constraints import Constraint, history_pareto_front, propose_feasible
 from nas_plugins.space import Choice, Float, Integer, Normal, Param, Space, _equal, _quantize
-from nas_plugins.strategy import Strategy
+from nas_plugins.strategy import Strategy, auto_warmup
 
 from .random_search import sample_unseen
 from .registry import register
@@ -82,6 +86,7 @@ def to_unit(p: Float | Integer | Normal, value: Any) -> float:
     """``value`` mapped to [0, 1]: min-max (log for log types), an integer to its cell's centre,
     a normal through its CDF.
 
+    >>> from nas_plugins.space import Integer
     >>> to_unit(Integer("n", 1, 4), 2)
     0.375
     """
@@ -104,7 +109,8 @@ def to_unit(p: Float | Integer | Normal, value: Any) -> float:
 def from_unit(p: Float | Integer | Normal, u: float) -> float | int:
     """The value at unit position ``u`` (inverse of :func:`to_unit`), rounded/quantized into ``p``.
 
-    >>> from_unit(Float("lr", 1e-4, 1e-2, log=True), 0.5)
+    >>> from nas_plugins.space import Float
+    >>> round(from_unit(Float("lr", 1e-4, 1e-2, log=True), 0.5), 12)
     0.001
     """
     u = min(1.0, max(0.0, float(u)))
@@ -165,6 +171,9 @@ def mutate(space: Space, config: Mapping, rng: np.random.Generator, scale: float
     """A copy of ``config`` (which must lie in ``space``) with exactly one parameter changed, or None
     if nothing can change (every parameter single-valued).
 
+    >>> import numpy as np
+    >>> from nas_plugins.space import Space
+    >>> rng = np.random.default_rng(0)
     >>> mutate(Space.from_nni({"op": {"_type": "choice", "_value": ["a", "b"]}}), {"op": "a"}, rng)
     {'op': 'b'}
     """
@@ -198,7 +207,9 @@ class RegularizedEvolution(Strategy):
 
     Options: ``population_size`` (members kept), ``sample_size`` (tournament size, <=
     population_size), ``n_init`` (random proposals before the first child, capped at
-    population_size; the population then grows through children), ``mutation_scale`` (standard deviation
+    population_size; the population then grows through children; unset, a quarter of the host's
+    trial budget, at least 2 and at most 10, or 10 when the budget is unknown: see
+    :func:`~nas_plugins.strategy.auto_warmup`), ``mutation_scale`` (standard deviation
     of a numeric step in unit space), and the cost options of
     :class:`~nas_plugins.constraints.Constraint` (``cost``, ``max_cost``, ``reward_target``,
     ``reward_w``): infeasible configurations are never proposed, and with ``reward_target``
@@ -206,25 +217,40 @@ class RegularizedEvolution(Strategy):
 
     Example::
 
+        >>> from nas_plugins.space import Space
+        >>> space = Space.from_nni({"op": {"_type": "choice", "_value": ["conv", "pool", "skip"]},
+        ...                         "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]}})
         >>> evo = RegularizedEvolution(space, population_size=20, sample_size=5, seed=0)
         >>> evo.tell(evo.ask(), 0.5)
+        >>> len(evo.population)
+        1
     """
 
     def __init__(self, space: Space | None = None, *, population_size: int = 32, sample_size: int = 8,
-                 n_init: int = 10, mutation_scale: float = 0.2, cost: Any = None, max_cost: float | None = None,
+                 n_init: int | None = None, mutation_scale: float = 0.2, cost: Any = None, max_cost: float | None = None,
                  reward_target: float | None = None, reward_w: float = -0.07,
                  seed: int | None = None, mode: str = "max"):
         self.population_size = check_int("population_size", population_size, 1)
         self.sample_size = check_int("sample_size", sample_size, 1)
         if sample_size > population_size:
             raise ValueError(f"sample_size ({sample_size}) must be <= population_size ({population_size})")
-        self.n_init = min(check_int("n_init", n_init, 1), population_size)   # random warm-up
+        self._n_init = None if n_init is None else check_int("n_init", n_init, 1)   # None: automatic
         self.mutation_scale = check_number("mutation_scale", mutation_scale, 0.0, 1.0, low_open=True)
         self.constraint = Constraint(cost, max_cost, reward_target, reward_w)
         self.population: deque[Member] = deque()
         self._random_proposed = 0        # warm-up random proposals made so far
         self._last_random = False        # whether the last candidate was an initial random one
         super().__init__(space, seed=seed, mode=mode)
+
+    @property
+    def n_init(self) -> int:
+        """The random warm-up: the option (or automatic, from the trial budget), at most population_size."""
+        return min(auto_warmup(self._n_init, self.trial_budget), self.population_size)
+
+    def __setstate__(self, state: dict) -> None:
+        if "n_init" in state:                # pickled when the (capped) option was stored as given
+            state["_n_init"] = state.pop("n_init")
+        self.__dict__.update(state)
 
     # -- Strategy ---------------------------------------------------------------------------------
     def set_space(self, space: Space) -> None:

@@ -18,8 +18,18 @@ class GridSearch(Strategy):
 
     Example::
 
-        >>> g = GridSearch(space, grid_points=3, seed=0)
+        >>> from nas_plugins.space import Space
+        >>> from tuners.grid import GridSearch
+        >>> space = Space.from_nni({"lr": {"_type": "loguniform", "_value": [0.001, 0.1]},
+        ...                         "opt": {"_type": "choice", "_value": ["sgd", "adam"]}})
+        >>> g = GridSearch(space, grid_points=3)        # 3 log-spaced lr values x 2 optimizers
+        >>> configs = [g.ask() for _ in range(g.size)]
+        >>> [(round(c["lr"], 6), c["opt"]) for c in configs]
+        [(0.001, 'sgd'), (0.001, 'adam'), (0.01, 'sgd'), (0.01, 'adam'), (0.1, 'sgd'), (0.1, 'adam')]
         >>> g.ask()
+        Traceback (most recent call last):
+        ...
+        nas_plugins.strategy.SpaceExhausted: grid of 6 configurations exhausted
     """
 
     def __init__(self, space: Space | None = None, *, grid_points: int = 5, shuffle: bool = False,

@@ -19,8 +19,12 @@ as soon as a result makes a trial available, so an experiment never stalls on a 
 
 Example::
 
+    >>> from nas_plugins.space import Space
+    >>> space = Space.from_nni({"x": {"_type": "uniform", "_value": [0, 1]}})
     >>> hb = Hyperband(space, R=9, eta=3, seed=0)
-    >>> cfg = hb.ask()             # {..., "epochs": 1}
+    >>> cfg = hb.ask()
+    >>> cfg
+    {'x': 0.636..., 'epochs': 1}
     >>> hb.tell(cfg, 0.83)
 """
 from __future__ import annotations
@@ -232,7 +236,10 @@ class _SuccessiveHalving(Strategy):
             if job is not None:
                 self._retry.remove(job)
         results = self._results.setdefault(budget, {})
-        if job is not None or key not in results:
+        replaces_failure = key in results and results[key] is None and value is not None
+        if job is None and replaces_failure:   # the trial's result came after its failure was recorded
+            job = next((j for j in reversed(self.jobs) if (j.key, j.budget) == (key, budget)), None)
+        if job is not None or key not in results or replaces_failure:
             results[key] = value
         if job is not None:
             self._record(job, value)
@@ -275,6 +282,8 @@ class Hyperband(_SuccessiveHalving):
 
     Example::
 
+        >>> from nas_plugins.space import Space
+        >>> space = Space.from_nni({"x": {"_type": "uniform", "_value": [0, 1]}})
         >>> hb = Hyperband(space, R=27, eta=3, seed=0)
         >>> hb.total_trials      # 69 trials in one iteration when nothing fails
         69
@@ -374,7 +383,11 @@ class ASHA(_SuccessiveHalving):
 
     Example::
 
+        >>> from nas_plugins.space import Space
+        >>> space = Space.from_nni({"x": {"_type": "uniform", "_value": [0, 1]}})
         >>> asha = ASHA(space, R=27, eta=3, max_configs=50, seed=0)
+        >>> asha.budgets, asha.ask()
+        ([1, 3, 9, 27], {'x': 0.636..., 'epochs': 1})
     """
 
     _finished = "max_configs configurations started and nothing left to promote"

@@ -1,8 +1,11 @@
 """LCRankNet early stopping (Wistuba & Pedapati, ICML 2020): stop a trial unlikely to beat the best."""
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -12,6 +15,27 @@ from nas_plugins.space import Space
 from nas_plugins.strategy import EarlyStopper, as_metric
 
 from .registry import register
+
+_logger = logging.getLogger(__name__)
+_EXIT_JOIN_S = 60.0     # at exit, wait at most this long for a refit to notice the stop flag (one step: ms)
+_live: "weakref.WeakSet[LCRankNetStop]" = weakref.WeakSet()   # stoppers that started a background refit
+_atexit_registered = False
+
+
+def _close_all_at_exit() -> None:
+    """Stop every background refit before the interpreter tears down: a daemon thread still inside
+    torch when the process exits aborts it ("terminate called without an active exception", exit 134)."""
+    for stopper in list(_live):
+        stopper.close(timeout=_EXIT_JOIN_S)
+
+
+def _register_atexit() -> None:
+    # Registered when the first refit thread starts, i.e. after torch was imported: atexit runs
+    # handlers last-in first-out, so this one runs before any torch registered.
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_close_all_at_exit)
+        _atexit_registered = True
 
 
 @register("lcranknet", "assessor", nni_name="NaspLCRankNet")
@@ -27,7 +51,8 @@ class LCRankNetStop(EarlyStopper):
     it, it learns online only, from this experiment's finished trials (configurations are then
     encoded only if ``search_space`` is given; ``members`` networks). Refits run in a background
     thread (``background=True``), so a decision is one forward pass per member (well under a
-    millisecond).
+    millisecond). A refit checks a stop flag between training steps: :meth:`close` (also run at
+    interpreter exit for every stopper with a refit thread) ends it within a step and joins it.
 
     Example (NNI)::
 
@@ -85,11 +110,12 @@ class LCRankNetStop(EarlyStopper):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._again = False
+        self._stop = threading.Event()      # set by close(): refits end at the next step, none start
 
     def __getstate__(self) -> dict:
         self.wait()
         state = dict(self.__dict__)
-        for key in ("_lock", "_thread", "_again"):
+        for key in ("_lock", "_thread", "_again", "_stop"):
             state.pop(key)
         return state
 
@@ -174,24 +200,34 @@ class LCRankNetStop(EarlyStopper):
             self._schedule_fit()
 
     def _schedule_fit(self) -> None:
+        if self.closed:
+            return                       # closed: finished trials are still recorded, never refitted
         if not self.background:
             self._fit()
             return
-        if self._thread is not None and self._thread.is_alive():
-            self._again = True           # fit once more when the running one ends
-            return
-        self._thread = threading.Thread(target=self._fit_loop, name="lcranknet-fit", daemon=True)
-        self._thread.start()
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._again = True       # fit once more when the running one ends
+                return
+            # Daemon, so a host that never calls close() still exits; the atexit hook stops and
+            # joins it before the interpreter (and torch) is torn down.
+            thread = threading.Thread(target=self._fit_loop, name="lcranknet-fit", daemon=True)
+            _register_atexit()
+            _live.add(self)
+            try:
+                thread.start()
+            except RuntimeError:         # "can't create new thread at interpreter shutdown"
+                return
+            self._thread = thread
 
     def _fit_loop(self) -> None:
-        while True:
+        while not self.closed:
             try:
                 self._fit()
             except Exception:  # a failed refit keeps the previous model; never take the host down
-                import logging
-                logging.getLogger(__name__).exception("LCRankNet refit failed; keeping the previous model")
+                _logger.exception("LCRankNet refit failed; keeping the previous model")
             with self._lock:
-                if not self._again:
+                if not self._again or self.closed:
                     return
                 self._again = False
 
@@ -209,8 +245,8 @@ class LCRankNetStop(EarlyStopper):
         width = max(len(c) for c, _ in done)
         curves = np.array([c + [c[-1]] * (width - len(c)) for c, _ in done])
         losses = ranker.fit([TaskCurves([cfg or {} for _, cfg in done], curves)], tasks=[ranker.new_task],
-                            steps=steps, batch=64, lr=lr, params=params)
-        if not losses:
+                            steps=steps, batch=64, lr=lr, params=params, stop=self._stop.is_set)
+        if not losses or self.closed:    # closed mid-fit: the part-trained ranker is discarded
             return
         with self._lock:
             self.ranker = ranker
@@ -222,6 +258,22 @@ class LCRankNetStop(EarlyStopper):
         while thread is not None and thread.is_alive():
             thread.join()
             thread = self._thread
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`: no refit runs or starts (decisions use the last model)."""
+        return self._stop.is_set()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop refitting: a refit in progress ends at its next training step (its part-trained
+        model is discarded) and its thread is joined (at most ``timeout`` seconds). Decisions still
+        work with the last fitted model; later :meth:`complete` calls record trials but refit nothing.
+        Idempotent; run automatically at interpreter exit for every stopper that started a refit."""
+        self._stop.set()
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        _live.discard(self)
 
 
 def _space_option(search_space: dict | str | None) -> Space:

@@ -18,9 +18,11 @@ class MedianStop(EarlyStopper):
 
     Example::
 
+        >>> from tuners.median_stop import MedianStop
         >>> m = MedianStop(start_step=2)
-        >>> m.complete("a", [0.5, 0.6, 0.7]); m.should_stop("b", [0.1, 0.2])
-        True
+        >>> m.complete("a", [0.5, 0.6, 0.7])           # a finished trial's curve
+        >>> m.should_stop("b", [0.1, 0.2]), m.should_stop("c", [0.1, 0.9])
+        (True, False)
     """
 
     def __init__(self, *, start_step: int = 5, min_completed: int = 1, mode: str = "max",

@@ -19,8 +19,18 @@ class RandomSearch(Strategy):
 
     Example::
 
-        >>> r = RandomSearch(space, seed=1)
-        >>> r.ask()
+        >>> from nas_plugins.space import Space
+        >>> from tuners.random_search import RandomSearch
+        >>> r = RandomSearch(Space.from_nni({"layers": {"_type": "choice", "_value": [1, 2, 3]}}), seed=1)
+        >>> for _ in range(3):
+        ...     cfg = r.ask()
+        ...     r.tell(cfg, {1: 0.7, 2: 0.9, 3: 0.8}[cfg["layers"]])   # e.g. the trial's accuracy
+        >>> r.best
+        Observation(config={'layers': 2}, value=0.9)
+        >>> r.ask()                                   # each configuration is proposed once
+        Traceback (most recent call last):
+        ...
+        nas_plugins.strategy.SpaceExhausted: all 3 configurations proposed
     """
 
     def __init__(self, space: Space | None = None, *, max_retries: int = 100,

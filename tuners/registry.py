@@ -8,7 +8,15 @@ Example::
     >>> from tuners import registry
     >>> registry.get("NaspRandom").name       # NNI, AutoGluon and our own names all resolve
     'random'
-    >>> strategy = registry.create("random", seed=0)
+    >>> registry.get("nasp_random").nni_name
+    'NaspRandom'
+    >>> strategy = registry.create("random", seed=0)       # options are checked against the class
+    >>> type(strategy).__name__, strategy.seed
+    ('RandomSearch', 0)
+    >>> registry.create("random", seeds=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown option 'seeds' for 'random'; accepted: max_retries, seed, mode
 """
 from __future__ import annotations
 

@@ -29,6 +29,10 @@ in :class:`~nas_plugins.strategy.SpaceExhausted`.
 
 Example::
 
+    >>> from nas_plugins.space import Space
+    >>> from tuners.reinforce import Reinforce
+    >>> space = Space.from_nni({"op": {"_type": "choice", "_value": ["conv", "pool", "skip"]},
+    ...                         "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]}})
     >>> rl = Reinforce(space, learning_rate=0.2, seed=0)
     >>> cfg = rl.ask()
     >>> rl.tell(cfg, 0.71)
@@ -79,9 +83,13 @@ class Reinforce(Strategy):
 
     Example::
 
+        >>> from nas_plugins.space import Space
+        >>> space = Space.from_nni({"op": {"_type": "choice", "_value": ["conv", "pool", "skip"]}})
         >>> rl = Reinforce(space, seed=0)
         >>> rl.tell(rl.ask(), 0.5)
-        >>> rl.probabilities()["op"]          # the policy's current distribution of "op"
+        >>> p = rl.probabilities()["op"]          # the policy's current distribution of "op"
+        >>> len(p), round(float(sum(p)), 6)
+        (3, 1.0)
     """
 
     def __init__(self, space: Space | None = None, *, learning_rate: float = 0.2, baseline_decay: float = 0.9,

@@ -22,7 +22,7 @@ import warnings
 from typing import Any
 
 from nas_plugins.space import Choice, Float, Integer, Normal, Param, Space, _quantize, config_key
-from nas_plugins.strategy import Strategy
+from nas_plugins.strategy import Strategy, auto_warmup
 
 from .random_search import sample_unseen
 from .registry import register
@@ -131,6 +131,10 @@ class BayesOpt(Strategy):
 
     * The first ``n_initial_points`` successful results come from *our* space prior (log types
       log-uniform, q-types quantized), drawn with the strategy's seed; at least 2 are needed to fit.
+      Unset (None), it is automatic: a quarter of the host's trial budget
+      (:meth:`~nas_plugins.strategy.Strategy.set_trial_budget`), at least 2 and at most 10; 10 when
+      the budget is unknown. At AutoGluon's usual 5-20 trials a fixed 10 left the model at most
+      half the run (with 5 trials, none: the same proposals as random search).
     * Then every ask rebuilds a skopt ``Optimizer`` from the stored results (so the strategy pickles
       as plain data), seeded from the strategy's RNG, fits the surrogate on losses (``-value`` when
       maximising) and proposes the acquisition optimum.
@@ -158,15 +162,19 @@ class BayesOpt(Strategy):
 
     Example::
 
+        >>> from nas_plugins.space import Space
+        >>> from tuners.skopt_bo import BayesOpt
+        >>> space = Space.from_nni({"x": {"_type": "uniform", "_value": [-2, 2]}})
         >>> bo = BayesOpt(space, base_estimator="GP", n_initial_points=5, seed=0, mode="min")
-        >>> for _ in range(20):
+        >>> for _ in range(12):
         ...     config = bo.ask()
-        ...     bo.tell(config, loss(config))
-        >>> bo.best.config
+        ...     bo.tell(config, (config["x"] - 0.5) ** 2)
+        >>> round(bo.best.config["x"], 1)
+        0.5
     """
 
     def __init__(self, space: Space | None = None, *, base_estimator: str = "GP", acq_func: str = "EI",
-                 n_initial_points: int = 10, max_observations: int = 200,
+                 n_initial_points: int | None = None, max_observations: int = 200,
                  seed: int | None = None, mode: str = "max"):
         if base_estimator == "GBRT":
             raise ValueError("base_estimator 'GBRT' is not supported: GBRT is broken in scikit-optimize "
@@ -178,10 +186,21 @@ class BayesOpt(Strategy):
             raise ValueError(f"acq_func must be one of {', '.join(ACQ_FUNCS)}, got {acq_func!r}")
         self.base_estimator = base_estimator
         self.acq_func = acq_func
-        self.n_initial_points = _positive_int("n_initial_points", n_initial_points)
+        self._n_initial_points = (None if n_initial_points is None
+                                  else _positive_int("n_initial_points", n_initial_points))
         self.max_observations = _positive_int("max_observations", max_observations, 2)
         self._pending: dict[str, dict] = {}    # config key -> config asked but not told yet
         super().__init__(space, seed=seed, mode=mode)
+
+    @property
+    def n_initial_points(self) -> int:
+        """Prior samples before the model: the option, or automatic (see the class docstring)."""
+        return auto_warmup(self._n_initial_points, self.trial_budget)
+
+    def __setstate__(self, state: dict) -> None:
+        if "n_initial_points" in state:      # pickled when the option was stored as given
+            state["_n_initial_points"] = state.pop("n_initial_points")
+        self.__dict__.update(state)
 
     # -- ask/tell ---------------------------------------------------------------------------------
     def _propose(self) -> dict:

@@ -15,7 +15,8 @@ One round:
    (exploration rate ``batch / top_n``) and queue them, best-predicted first.
 
 The next round starts when the queue is empty, on whatever results have arrived: asks made while
-results are pending keep draining the queue. The first ``n_init`` configurations are prior samples.
+results are pending keep draining the queue. The first ``n_init`` configurations are prior samples
+(unset: a quarter of the host's trial budget, at least 2 and at most 10; 10 when it is unknown).
 Failed results are never fitted and nothing is proposed twice; a finite space ends in
 :class:`~nas_plugins.strategy.SpaceExhausted`. With ``max_cost`` infeasible configurations are
 never proposed (:mod:`nas_plugins.constraints`).
@@ -38,11 +39,18 @@ the first round also enumerates and encodes the cells (0.5 s, once).
 
 Example::
 
+    >>> from nas_plugins.space import Space
+    >>> from tuners.weaknas import WeakNAS
+    >>> ops = ["conv", "pool", "skip", "none"]
+    >>> space = Space.from_nni({f"edge{i}": {"_type": "choice", "_value": ops} for i in range(3)})
+    >>> def evaluate(config):                     # conv is the best op, none the worst
+    ...     return sum(3 - ops.index(config[f"edge{i}"]) for i in range(3))
     >>> s = WeakNAS(space, n_init=10, batch=5, top_n=20, seed=0)
-    >>> for _ in range(50):
+    >>> for _ in range(30):
     ...     config = s.ask()
     ...     s.tell(config, evaluate(config))
-    >>> s.best.config
+    >>> s.best.value
+    9.0
 """
 from __future__ import annotations
 
@@ -55,7 +63,7 @@ import numpy as np
 from nas_plugins.constraints import Constraint, history_pareto_front, propose_feasible
 from nas_plugins.encoding import ConfigEncoder
 from nas_plugins.space import Branch, Choice, Float, Integer, Normal, Space, _quantize, config_key
-from nas_plugins.strategy import SpaceExhausted, Strategy
+from nas_plugins.strategy import SpaceExhausted, Strategy, auto_warmup
 
 from .random_search import sample_unseen
 from .registry import register
@@ -139,8 +147,12 @@ def mutate(space: Space, config: Mapping, rng: np.random.Generator) -> dict:
 
     Example::
 
-        >>> mutate(space, {"op": "conv", "lr": 0.01}, np.random.default_rng(0))
-        {'op': 'pool', 'lr': 0.01}
+        >>> import numpy as np
+        >>> from nas_plugins.space import Space
+        >>> space = Space.from_nni({"op": {"_type": "choice", "_value": ["conv", "pool", "skip"]},
+        ...                         "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]}})
+        >>> mutate(space, {"op": "conv", "lr": 0.01}, np.random.default_rng(0))     # lr stepped
+        {'op': 'conv', 'lr': 0.0155...}
     """
     out = dict(config)
     params = [p for p in space if _mutable(p)]
@@ -157,7 +169,8 @@ def mutate(space: Space, config: Mapping, rng: np.random.Generator) -> dict:
 class WeakNAS(Strategy):
     """WeakNAS (Wu et al. 2021): refit a weak predictor each round, sample the next round from its top-N.
 
-    Options: ``n_init`` prior samples first; then each round fits ``predictor`` (``"et"`` extra
+    Options: ``n_init`` prior samples first (unset: from the host's trial budget, see
+    :func:`~nas_plugins.strategy.auto_warmup`); then each round fits ``predictor`` (``"et"`` extra
     trees, ``"rf"`` random forest; ``n_trees`` of them, default 50 for extra trees on 0/1
     encodings, else 100; ``"gbm"`` LightGBM, ``"mlp"`` an ensemble of 5 small MLPs, the
     paper's choice but ~5x slower) on the results so far, ranks the candidates (all of a finite
@@ -168,17 +181,20 @@ class WeakNAS(Strategy):
 
     Example::
 
+        >>> from nas_plugins.space import Space
+        >>> space = Space.from_nni({"op": {"_type": "choice", "_value": ["conv", "pool", "skip"]},
+        ...                         "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]}})
         >>> s = WeakNAS(space, top_n=20, batch=5, seed=0)
         >>> config = s.ask()
         >>> s.tell(config, 0.93)
     """
 
-    def __init__(self, space: Space | None = None, *, n_init: int = 10, batch: int = 5, top_n: int = 20,
+    def __init__(self, space: Space | None = None, *, n_init: int | None = None, batch: int = 5, top_n: int = 20,
                  predictor: str = "et", n_trees: int | None = None, pool_size: int = 5_000,
                  max_enumerate: int = 20_000,
                  mutation_share: float = 0.0, cost: Any = None, max_cost: float | None = None, reward_target: float | None = None,
                  reward_w: float = -0.07, seed: int | None = None, mode: str = "max"):
-        self.n_init = _int_option("n_init", n_init, 1)
+        self._n_init = None if n_init is None else _int_option("n_init", n_init, 1)   # None: automatic
         self.batch = _int_option("batch", batch, 1)
         self.top_n = _int_option("top_n", top_n, 1)
         if self.top_n < self.batch:
@@ -205,6 +221,17 @@ class WeakNAS(Strategy):
         state = dict(self.__dict__)
         state["_grid"], state["_codes"] = None, {}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        if "n_init" in state:                # pickled when the option was stored as given
+            state["_n_init"] = state.pop("n_init")
+        self.__dict__.update(state)
+
+    @property
+    def n_init(self) -> int:
+        """Prior samples before the first predictor: the option, or automatic from the trial budget
+        (:func:`~nas_plugins.strategy.auto_warmup`)."""
+        return auto_warmup(self._n_init, self.trial_budget)
 
     def set_space(self, space: Space) -> None:
         super().set_space(space)

@@ -16,11 +16,18 @@ Every space is a module with the same small interface (:class:`NasSpace`):
 
 Example::
 
+    >>> import numpy as np
     >>> import torch
+    >>> from nas_plugins.spaces import get_space
     >>> nb201 = get_space("nb201")
     >>> cfg = nb201.space().sample(np.random.default_rng(0))
-    >>> nb201.build(cfg)(torch.zeros(2, 3, 32, 32)).shape
+    >>> model = nb201.build(cfg, C=8, N=1)           # small sizes (the default is the benchmark's network)
+    >>> model(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
+    >>> nb201.params(cfg, C=8, N=1) == sum(p.numel() for p in model.parameters())
+    True
+    >>> nb201.encode_adjacency(cfg).shape, nb201.encode_path(cfg).shape
+    ((36,), (84,))
 """
 from __future__ import annotations
 
@@ -59,6 +66,7 @@ class NasSpace(Protocol):
 def get_space(name: str) -> NasSpace:
     """The space module called ``name`` (one of :data:`SPACES`).
 
+    >>> from nas_plugins.spaces import get_space
     >>> len(get_space("darts").SEARCH_SPACE)      # 2 cells x 4 nodes x 2 edges x (input, op)
     32
     """

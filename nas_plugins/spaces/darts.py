@@ -21,8 +21,15 @@ drop-path. DARTS's CIFAR network is ``C=36, layers=20``; the defaults are small.
 
 Example::
 
-    >>> cfg = from_genotype(genotype(space().sample(np.random.default_rng(0))))
-    >>> build(cfg)(torch.zeros(2, 3, 32, 32)).shape
+    >>> import numpy as np
+    >>> import torch
+    >>> from nas_plugins.spaces.darts import build, from_genotype, genotype, space
+    >>> cfg = space().sample(np.random.default_rng(0))
+    >>> genotype(cfg).normal[:2]                     # (op, input state) of node 2's two edges
+    [('sep_conv_5x5', 1), ('avg_pool_3x3', 1)]
+    >>> from_genotype(genotype(cfg)) == cfg
+    True
+    >>> build(cfg, C=4, layers=3)(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
 """
 from __future__ import annotations
@@ -86,6 +93,8 @@ def _cells(config: Mapping[str, Any]) -> dict[str, Edges]:
 def genotype(config: Mapping[str, Any]) -> Genotype:
     """The DARTS genotype of ``config``.
 
+    >>> import numpy as np
+    >>> from nas_plugins.spaces.darts import genotype, space
     >>> g = genotype(space().sample(np.random.default_rng(0)))
     >>> len(g.normal), g.normal_concat
     (8, [2, 3, 4, 5])

@@ -17,7 +17,12 @@ channels are ``base * width * width_mult`` rounded to a multiple of 4. The netwo
 
 Example::
 
+    >>> import numpy as np
+    >>> import torch
+    >>> from nas_plugins.spaces.mobilenet import build, space
     >>> cfg = space().sample(np.random.default_rng(0))
+    >>> cfg["stage1_block"], cfg["stage2_block"]      # only mbconv blocks have an expansion ratio
+    ({'_name': 'dsconv'}, {'_name': 'mbconv', 'expand': 3})
     >>> build(cfg, width_mult=0.25, head_channels=64)(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 10])
 """
@@ -78,8 +83,10 @@ class Stage(NamedTuple):
 def stage_settings(config: Mapping[str, Any]) -> list[Stage]:
     """The 7 stages of ``config`` (checked; other keys are ignored).
 
-    >>> stage_settings(space().sample(np.random.default_rng(0)))[0]._fields
-    ('kernel', 'expand', 'depth', 'width', 'base', 'stride')
+    >>> import numpy as np
+    >>> from nas_plugins.spaces.mobilenet import space, stage_settings
+    >>> stage_settings(space().sample(np.random.default_rng(0)))[0]
+    Stage(kernel=7, expand=1, depth=3, width=0.75, base=16, stride=1)
     """
     arch = arch_config(config, space())
     out = []

@@ -12,6 +12,9 @@ from toy_objective import score  # noqa: E402  (sys.path[0] is this folder)
 
 from trial_templates.report import start
 
+if "--nni-first" in sys.argv:      # a script that asks NNI itself before calling start()
+    import nni
+    nni.get_next_parameter()
 trial = start(defaults={"x": 0.5, "steps": 3, "mode": "ok", "curve": "good", "sleep": 0.3})
 cfg = trial.config
 value = score(cfg)

@@ -7,10 +7,11 @@ Options in ``hyperparameter_tune_kwargs["search_options"]`` reach the strategy's
 
     >>> from tuners.hosts.autogluon_host import register_searchers
     >>> register_searchers()
-    ['nasp_grid', 'nasp_random']
+    ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_weaknas']
     >>> predictor.fit(data, hyperparameters={"GBM": {"learning_rate": Real(0.01, 0.3, log=True)}},
     ...               hyperparameter_tune_kwargs={"scheduler": "local", "searcher": "nasp_random",
     ...                                           "num_trials": 10, "search_options": {"seed": 0}})
+    ...                                                                       # doctest: +SKIP
 
 Differences from AutoGluon's own ``local_random`` searcher, by design:
 
@@ -24,14 +25,36 @@ Differences from AutoGluon's own ``local_random`` searcher, by design:
 
 Only the local (sequential) scheduler uses these searchers; AutoGluon's Ray backend (distributed mode)
 maps searcher names to Ray Tune's own and does not know them.
+
+Errors. A bad searcher name or a bad ``search_options`` entry raises :class:`SearcherConfigError` with
+the precise cause (``unknown option 'n_init' for 'bo'; accepted: ...``). Check a
+``hyperparameter_tune_kwargs`` before fitting with :func:`check_hyperparameter_tune_kwargs`; after
+:func:`register_searchers`, ``TabularPredictor.fit`` raises the same error itself. AutoGluon 1.6.3 builds
+the searcher inside the trainer's per-model ``try``, which turns any exception into a logged warning
+("Skipping this model") and, with no other model, into "No models were trained successfully during
+fit()". So :func:`register_searchers` makes two small, idempotent patches besides the
+``SEARCHER_CONFIGS`` entries (nothing else changes for AutoGluon's own searchers or other errors):
+
+* ``autogluon.core.scheduler.seq_scheduler.searcher_factory`` (the local scheduler's reference to the
+  factory) is wrapped to raise :class:`SearcherConfigError` for a name that is in no table
+  (AutoGluon's own ``AssertionError`` said only "not supported");
+* ``AbstractTabularTrainer._check_raise_exception``, the trainer's decision whether a swallowed
+  model exception is re-raised, answers yes for :class:`SearcherConfigError`.
+
+Trial budget. When the scheduler starts, the searcher passes AutoGluon's ``num_trials`` to the strategy
+(:meth:`~nas_plugins.strategy.Strategy.set_trial_budget`), so automatic warm-ups (``n_initial_points``
+of ``nasp_bo``, ``n_init`` of ``nasp_evolution`` and ``nasp_weaknas``) are a quarter of it, 2 to 10.
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
 import functools
 import importlib
 import json
+import logging
 import math
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterator, Mapping
 
 from autogluon.common import space as ag
 from autogluon.core.searcher.exceptions import ExhaustedSearchSpaceError
@@ -42,10 +65,21 @@ from nas_plugins.strategy import SpaceExhausted, Strategy, as_metric
 from tuners import registry
 
 __all__ = ["space_from_autogluon", "space_to_autogluon", "StrategySearcher", "searcher_class",
-           "register_searchers"]
+           "register_searchers", "check_hyperparameter_tune_kwargs", "SearcherConfigError"]
+
+_logger = logging.getLogger(__name__)
 
 # Keyword arguments AutoGluon's scheduler/factory may pass that are not strategy options.
 _AG_KWARGS = ("scheduler", "debug_log")
+# Searcher names the local scheduler maps before asking the factory (seq_scheduler.get_searcher_).
+_AG_ALIASES = ("auto", "random")
+
+
+class SearcherConfigError(ValueError):
+    """A bad AutoGluon searcher name or ``search_options`` for one of our searchers (an unknown
+    option, ``mode``, a bad value, a search space a strategy cannot take). Raised by
+    :func:`check_hyperparameter_tune_kwargs`, by the searchers and, after :func:`register_searchers`,
+    out of ``TabularPredictor.fit``."""
 
 
 _fail = SearchSpaceError.for_param
@@ -161,16 +195,19 @@ class StrategySearcher(LocalSearcher):
         if not self.algorithm:
             raise TypeError("StrategySearcher is abstract: use searcher_class(name)")
         info = registry.get(self.algorithm, "tuner")
-        for key in _AG_KWARGS:
-            options.pop(key, None)
-        if "mode" in options:
-            raise ValueError("option 'mode' is not accepted: AutoGluon rewards are always maximised")
-        registry.check_options(info.cls, options)
-        if "mode" in registry.option_names(info.cls):
-            options["mode"] = "max"
+        options = _strategy_options(info, options)
         super().__init__(search_space=search_space, reward_attribute=reward_attribute)
-        space, _ = space_from_autogluon(search_space)
-        self.strategy: Strategy = registry.create(info.name, space, **options)
+        with _config_errors(info):
+            space, _ = space_from_autogluon(search_space)
+            self.strategy: Strategy = info.cls(space, **options)
+
+    def configure_scheduler(self, scheduler: Any) -> None:
+        """AutoGluon calls this when the scheduler starts: pass its ``num_trials`` on as the strategy's
+        trial budget (automatic warm-ups scale to it)."""
+        super().configure_scheduler(scheduler)
+        budget = getattr(scheduler, "num_trials", None)
+        if isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1:
+            self.strategy.set_trial_budget(budget)
 
     def get_config(self, **kwargs: Any) -> dict:
         """The strategy's next configuration plus the constants, in search-space order."""
@@ -201,6 +238,96 @@ class StrategySearcher(LocalSearcher):
     def __reduce__(self):
         # The subclasses are made at run time: pickle by registry name rather than by class path.
         return _new_searcher, (self.algorithm,), self.__dict__
+
+
+def _strategy_options(info: registry.AlgorithmInfo, options: Mapping[str, Any]) -> dict:
+    """``search_options`` as strategy options: AutoGluon's own keys dropped, unknown ones and ``mode``
+    refused (AutoGluon maximises rewards; the strategy gets ``mode='max'``)."""
+    options = {k: v for k, v in options.items() if k not in _AG_KWARGS}
+    accepted = [name for name in registry.option_names(info.cls) if name != "mode"]
+    if "mode" in options:
+        raise SearcherConfigError("option 'mode' is not accepted: AutoGluon rewards are always maximised")
+    for key in options:
+        if key not in accepted:
+            raise SearcherConfigError(f"unknown option {key!r} for {info.name!r} (AutoGluon searcher "
+                                      f"{info.autogluon_name!r}); accepted: {', '.join(accepted)}")
+    if "mode" in registry.option_names(info.cls):
+        options["mode"] = "max"
+    return options
+
+
+@contextlib.contextmanager
+def _config_errors(info: registry.AlgorithmInfo) -> Iterator[None]:
+    """Re-raise a strategy's or the space conversion's ValueError/TypeError as SearcherConfigError."""
+    try:
+        yield
+    except SearcherConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise SearcherConfigError(f"AutoGluon searcher {info.autogluon_name!r}: {exc}") from exc
+
+
+def _ours() -> dict[str, registry.AlgorithmInfo]:
+    """Our strategies by AutoGluon searcher name."""
+    return {info.autogluon_name: info for info in registry.algorithms("tuner") if info.autogluon_name}
+
+
+def _unknown_searcher(name: Any, autogluon_names: list[str]) -> SearcherConfigError:
+    ours = sorted(_ours())
+    try:                                  # our or NNI name of one of ours ('bo', 'NaspBO')
+        close = [registry.get(str(name), "tuner").autogluon_name or ""]
+    except registry.UnknownAlgorithmError:
+        close = difflib.get_close_matches(str(name), ours + autogluon_names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close and close[0] else ""
+    return SearcherConfigError(f"unknown AutoGluon searcher {name!r}{hint}; ours: {', '.join(ours)}; "
+                               f"AutoGluon's: {', '.join(autogluon_names)}")
+
+
+def _autogluon_searchers(factory: Any) -> list[str]:
+    return list(_AG_ALIASES) + [n for n in factory.SEARCHER_CONFIGS if n not in _ours()]
+
+
+def check_hyperparameter_tune_kwargs(hyperparameter_tune_kwargs: Any, search_space: Mapping | None = None) -> Any:
+    """Check ``fit(hyperparameter_tune_kwargs=...)`` before fitting; returns it unchanged.
+
+    For one of our searchers (``nasp_*``), ``search_options`` are checked as the searcher will take
+    them: unknown options and ``mode`` are refused, values are checked by building the strategy (with
+    ``search_space``, an AutoGluon search-space dict such as one model's hyperparameters, that too).
+    A searcher name in neither table (ours, AutoGluon's) is refused. Presets (strings) and AutoGluon's
+    own searchers pass unchecked. Raises :class:`SearcherConfigError` naming the cause.
+
+    Example::
+
+        >>> from tuners.hosts.autogluon_host import check_hyperparameter_tune_kwargs, register_searchers
+        >>> names = register_searchers()
+        >>> check_hyperparameter_tune_kwargs({"scheduler": "local", "searcher": "nasp_bo", "num_trials": 10,
+        ...                                   "search_options": {"n_init": 3}})
+        Traceback (most recent call last):
+        ...
+        tuners.hosts.autogluon_host.SearcherConfigError: unknown option 'n_init' for 'bo' (AutoGluon searcher 'nasp_bo'); accepted: ...
+    """
+    if not isinstance(hyperparameter_tune_kwargs, Mapping):
+        return hyperparameter_tune_kwargs          # None, a preset name: AutoGluon checks those
+    name = hyperparameter_tune_kwargs.get("searcher")
+    if not isinstance(name, str):
+        return hyperparameter_tune_kwargs          # a searcher object, or AutoGluon's own error
+    factory = importlib.import_module("autogluon.core.searcher.searcher_factory")
+    info = _ours().get(name)
+    if info is None:
+        if name not in _AG_ALIASES and name not in factory.SEARCHER_CONFIGS:
+            raise _unknown_searcher(name, _autogluon_searchers(factory))
+        return hyperparameter_tune_kwargs
+    if name not in factory.SEARCHER_CONFIGS:
+        raise SearcherConfigError(f"searcher {name!r} is not registered with AutoGluon in this process: "
+                                  "call tuners.hosts.autogluon_host.register_searchers() first")
+    search_options = hyperparameter_tune_kwargs.get("search_options") or {}
+    if not isinstance(search_options, Mapping):
+        raise SearcherConfigError(f"search_options must be a dict, got {type(search_options).__name__}")
+    options = _strategy_options(info, search_options)
+    with _config_errors(info):
+        space = None if search_space is None else space_from_autogluon(search_space)[0]
+        info.cls(space, **options)
+    return hyperparameter_tune_kwargs
 
 
 def _new_searcher(algorithm: str) -> StrategySearcher:
@@ -235,12 +362,13 @@ def register_searchers() -> list[str]:
     """Make every registered strategy with an AutoGluon name usable as ``searcher=<name>``.
 
     Adds the names to AutoGluon's ``SEARCHER_CONFIGS`` (idempotent; raises ValueError if a name is
-    already taken by some other searcher) and returns them, sorted.
+    already taken by some other searcher) and returns them, sorted. Also makes
+    :class:`SearcherConfigError` escape ``TabularPredictor.fit`` (see the module docstring).
 
     Example::
 
         >>> register_searchers()
-        ['nasp_grid', 'nasp_random']
+        ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_weaknas']
     """
     # importlib: the package attribute ``searcher_factory`` is the function, not the module.
     factory = importlib.import_module("autogluon.core.searcher.searcher_factory")
@@ -254,4 +382,44 @@ def register_searchers() -> list[str]:
             raise ValueError(f"AutoGluon searcher name {info.autogluon_name!r} is already used by {current!r}")
         factory.SEARCHER_CONFIGS[info.autogluon_name] = {"searcher_cls": cls}
         names.append(info.autogluon_name)
+    _raise_config_errors_from_fit(factory)
     return sorted(names)
+
+
+_PATCHED = "__nasp_plugins_patch__"
+
+
+def _raise_config_errors_from_fit(factory: Any) -> None:
+    """The two patches of the module docstring (each applied once; skipped with a warning when this
+    AutoGluon lacks the function, in which case a bad searcher only logs its error, as before)."""
+    scheduler = importlib.import_module("autogluon.core.scheduler.seq_scheduler")
+    original = getattr(scheduler, "searcher_factory", None)
+    if callable(original) and not getattr(original, _PATCHED, False):
+        @functools.wraps(original)
+        def searcher_factory(searcher_name, **kwargs):
+            if isinstance(searcher_name, str) and searcher_name not in factory.SEARCHER_CONFIGS:
+                raise _unknown_searcher(searcher_name, _autogluon_searchers(factory))
+            return original(searcher_name, **kwargs)
+        setattr(searcher_factory, _PATCHED, True)
+        scheduler.searcher_factory = searcher_factory
+    try:
+        from autogluon.tabular.trainer.abstract_trainer import AbstractTabularTrainer
+    except ImportError:                  # autogluon.tabular not installed: nothing to patch
+        return
+    check = AbstractTabularTrainer.__dict__.get("_check_raise_exception")
+    func = check.__func__ if isinstance(check, staticmethod) else None
+    if func is None:
+        _logger.warning("AutoGluon's trainer has no _check_raise_exception staticmethod: searcher "
+                        "configuration errors will only be logged by fit()")
+        return
+    if getattr(func, _PATCHED, False):
+        return
+
+    @functools.wraps(func)
+    def _check_raise_exception(*args, **kwargs):
+        exception = kwargs["exception"] if "exception" in kwargs else (args[0] if args else None)
+        if isinstance(exception, SearcherConfigError):
+            return True
+        return func(*args, **kwargs)
+    setattr(_check_raise_exception, _PATCHED, True)
+    AbstractTabularTrainer._check_raise_exception = staticmethod(_check_raise_exception)

@@ -16,8 +16,13 @@ What this adapter adds over a plain wrapper:
 * resume: the strategy is checkpointed after every change into NNI's checkpoint directory and
   restored by ``nnictl resume`` (NNI itself never calls ``save_checkpoint``); finished trials that
   NNI re-imports are folded in without being proposed again.
-* a result is paired with the configuration the tuner proposed for its parameter id: NNI 3.0 replaces
-  the parameters it hands back with '' for the first trial of a partly answered request.
+* a result is paired with the configuration the tuner proposed for the parameter id the trial
+  reported (NNI 3.0 replaces the parameters it hands back with '' for the first trial of a partly
+  answered request), and a trial's end with the id its metrics carried, not NNI's record of the
+  trial, which NNI's local training service may swap between trials started together
+  (``nni_compat``). Trial ends arrive in order behind the trial's results; a result that still comes
+  after a failure mark replaces it.
+* a bad assessor argument turns the experiment to ERROR at start, before any trial runs.
 * NaN, missing or malformed metrics and failed trials are told to the strategy as failures and
   logged with the trial's parameter id; they never crash the dispatcher.
 * a strategy that is only waiting for results (:class:`~nas_plugins.strategy.NotReady`, e.g. a
@@ -39,13 +44,15 @@ from typing import Any, ClassVar
 import nni
 from nni.assessor import AssessResult, Assessor
 from nni.tuner import Tuner
+from nni.runtime.env_vars import dispatcher_env_vars
 from nni.utils import ClassArgsValidator
 
 from nas_plugins.space import SearchSpaceError, Space, config_key
 from nas_plugins.strategy import EarlyStopper, NotReady, SpaceExhausted, Strategy, as_metric
 
 from .. import registry
-from .nni_compat import current_trial_parameters, keep_comments, report_to_manager
+from .nni_compat import (current_trial_parameters, experiment_trial_budget, fail_at_start, in_unordered_trial_end, install_dispatcher_hooks,
+                         keep_comments, report_to_manager, reported_parameter_id)
 
 __all__ = ["extract_metric", "build_options", "nni_meta", "StrategyTuner",
            "StopperAssessor", "AlgorithmArgsValidator"]
@@ -55,6 +62,7 @@ _MODES = {"maximize": "max", "minimize": "min"}
 
 
 keep_comments()
+install_dispatcher_hooks()
 
 
 def extract_metric(value: Any) -> float | None:
@@ -136,6 +144,10 @@ class StrategyTuner(Tuner):
         self._params: dict[int, dict] = {}      # parameter_id -> proposed config
         self._told: set[int] = set()            # parameter ids whose result the strategy has
         self._imported: set[str] = set()        # config keys received through import_data
+        self._jobs: dict[str, int] = {}         # trial_job_id -> parameter id of its final result
+        self._marked_failed: set[int] = set()   # ids recorded as failed because the trial ended
+        self._records: dict[str, int] = {}      # trial_job_id -> NNI's record of its parameter id
+        self._ended: dict[str, bool] = {}       # ended trials not yet resolved -> succeeded
         self._owed = 0                          # requests refused while the strategy was waiting
         self._send_trial = None                 # the dispatcher's callback for sending a trial
         self._lock = threading.RLock()
@@ -150,6 +162,8 @@ class StrategyTuner(Tuner):
                 self._fatal = str(exc)
         if self._fatal is not None:
             _fail_experiment(self._fatal)
+        if self.strategy.trial_budget is None and len(self.strategy.history) == 0:
+            self.strategy.set_trial_budget(experiment_trial_budget())   # maxTrialNumber sizes warm-ups
         self._save()
 
     # -- proposals ------------------------------------------------------------------------------
@@ -170,6 +184,11 @@ class StrategyTuner(Tuner):
 
     @_locked
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict:
+        if parameter_id in self._params:
+            # Never overwrite a trial's record (its result would be filed under another configuration).
+            _logger.error("parameter_id %s already belongs to %s; no trial for this request", parameter_id,
+                          self._params[parameter_id])
+            raise nni.NoMoreTrialError(f"parameter_id {parameter_id} is already used")
         try:
             config = self.strategy.ask()
         except NotReady as exc:
@@ -185,10 +204,11 @@ class StrategyTuner(Tuner):
     # -- results --------------------------------------------------------------------------------
     @_locked
     def receive_trial_result(self, parameter_id: int, parameters: dict, value: Any, **kwargs: Any) -> None:
+        """A final result; ``parameter_id`` is the one the trial itself received and reported."""
         metric = extract_metric(value)
-        if metric is None:
-            _logger.warning("trial with parameter_id %s reported %r: not a finite number; recorded as failed",
-                            parameter_id, value)
+        job = kwargs.get("trial_job_id")
+        if job:
+            self._jobs[job] = parameter_id
         # What we proposed for this id, not NNI's copy: when a request is only partly answered, NNI
         # 3.0 packs its NoMoreTrialJobs message with the request's first id, which overwrites that
         # trial's parameters in the dispatcher with '' (the result would come back for {}).
@@ -196,16 +216,69 @@ class StrategyTuner(Tuner):
         if not isinstance(config, dict):
             _logger.warning("result for unknown parameter_id %s (parameters %r) ignored", parameter_id, parameters)
             return
+        if parameter_id in self._told:
+            if parameter_id in self._marked_failed and metric is not None:
+                _logger.info("parameter_id %s: result %r arrived after the trial was recorded as failed; "
+                             "it replaces the failure", parameter_id, metric)
+                self._marked_failed.discard(parameter_id)
+                self._tell(parameter_id, config, metric)
+            else:
+                _logger.warning("parameter_id %s: a second final result %r ignored (the first is kept)",
+                                parameter_id, value)
+            return
+        if metric is None:
+            _logger.warning("trial with parameter_id %s reported %r: not a finite number; recorded as failed",
+                            parameter_id, value)
         self._tell(parameter_id, config, metric)
 
     @_locked
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
-        if parameter_id in self._told or parameter_id not in self._params:
+        """NNI's call. Under NNI's dispatcher the hooks in ``nni_compat`` deliver every trial end again,
+        in order with the results, through :meth:`nasp_trial_end`; this copy is then ignored."""
+        if in_unordered_trial_end():
             return
-        reason = "did not succeed (failed, cancelled or stopped early)" if not success else \
-            "ended without a final result"
-        _logger.warning("trial with parameter_id %s %s; recorded as failed", parameter_id, reason)
-        self._tell(parameter_id, self._params[parameter_id], None)
+        self.nasp_trial_end(parameter_id, success, trial_job_id=kwargs.get("trial_job_id"))
+
+    @_locked
+    def nasp_trial_end(self, parameter_id: int, success: bool, trial_job_id: str | None = None) -> None:
+        """A trial ended. ``parameter_id`` is NNI's record of the trial, which NNI 3.0 may have swapped
+        with another trial's (see ``nni_compat``): the id the trial reported with its metrics wins."""
+        if trial_job_id:
+            self._records[trial_job_id] = parameter_id
+            self._ended[trial_job_id] = success
+        for job in list(self._ended) if trial_job_id else [None]:   # this trial and any still unresolved
+            recorded = parameter_id if job == trial_job_id else self._records[job]
+            ok = success if job == trial_job_id else self._ended[job]
+            pid = self._true_id(job, recorded)
+            if pid is None:
+                continue                       # a silent trial whose partner in a swap is still running
+            self._ended.pop(job, None)
+            if pid in self._told or pid not in self._params:
+                continue
+            reason = "ended without a final result" if ok else "did not succeed (failed, cancelled or stopped early)"
+            _logger.warning("trial %s with parameter_id %s %s; recorded as failed", job or "?", pid, reason)
+            self._marked_failed.add(pid)
+            self._tell(pid, self._params[pid], None)
+
+    def _true_id(self, trial_job_id: str | None, recorded: int) -> int | None:
+        """The parameter id trial ``trial_job_id`` ran: the one it reported with any metric, else NNI's
+        record of it unless another trial reported that id (a swap: then that trial's record, once it
+        has ended); None while that cannot be told yet."""
+        reported = self._jobs.get(trial_job_id) if trial_job_id else None
+        if reported is None:
+            reported = reported_parameter_id(trial_job_id)
+        if reported is not None or trial_job_id is None:
+            return recorded if reported is None else reported
+        partner = next((job for job, pid in self._all_reported().items() if pid == recorded and job != trial_job_id),
+                       None)
+        if partner is None:
+            return recorded
+        return self._records.get(partner)
+
+    def _all_reported(self) -> dict[str, int]:
+        """trial_job_id -> reported parameter id, from every metric the dispatcher saw."""
+        from .nni_compat import _REPORTED_IDS
+        return {**_REPORTED_IDS, **self._jobs}
 
     @_locked
     def import_data(self, data: list[dict]) -> None:
@@ -247,14 +320,22 @@ class StrategyTuner(Tuner):
             except SpaceExhausted:
                 self._owed = 0
                 return
-            from nni.runtime.msg_dispatcher import _create_parameter_id   # the dispatcher's own id counter
-            parameter_id = _create_parameter_id()
+            parameter_id = self._new_parameter_id()
             self._owed -= 1
             self._params[parameter_id] = config
             self._save()
             _logger.info("sending parameter_id %s for a request made while %s was waiting for results",
                          parameter_id, type(self.strategy).__name__)
             self._send_trial(parameter_id, config)
+
+    def _new_parameter_id(self) -> int:
+        """A parameter id from the dispatcher's own counter that no trial has yet (a caller numbering
+        ids itself, as NNI's tuner unit tests do, may already have used the counter's next ids)."""
+        from nni.runtime import msg_dispatcher
+        while True:
+            parameter_id = msg_dispatcher._create_parameter_id()
+            if parameter_id not in self._params:
+                return parameter_id
 
     # -- checkpoint -----------------------------------------------------------------------------
     def _checkpoint_file(self) -> str | None:
@@ -296,9 +377,19 @@ class StopperAssessor(Assessor):
 
     def __init__(self, **class_args: Any):
         options, self._fatal = _options_or_error(self.algorithm, class_args)
+        if self._fatal is not None and dispatcher_env_vars.SDK_PROCESS == "dispatcher":
+            fail_at_start(self._fatal)     # the experiment turns to ERROR before any trial starts
         self.stopper: EarlyStopper = registry.create(self.algorithm, **options)
         self._curves: dict[str, list] = {}
         self._configs: dict[str, dict | None] = {}
+
+    def _on_exit(self) -> None:
+        """The dispatcher is exiting: stop the stopper's background work (e.g. LCRankNet refits)."""
+        close = getattr(self.stopper, "close", None)
+        if callable(close):
+            close()
+
+    _on_error = _on_exit
 
     def assess_trial(self, trial_job_id: str, trial_history: list) -> AssessResult:
         if self._fatal is not None:
