@@ -54,6 +54,7 @@ def _final(metrics, job) -> tuple[int, float]:
 
 def _check_tuner_state(strategy, log: str) -> None:
     assert "recorded as failed" not in log, log[-3000:]
+    assert strategy.trial_budget == TRIALS       # maxTrialNumber, read from NNI, sizes the warm-ups
     assert len(strategy.history) == TRIALS, [(o.config, o.value) for o in strategy.history]
     for o in strategy.history:
         assert o.value == pytest.approx(score(o.config)), (o.config, o.value)

@@ -98,17 +98,10 @@ class ProgressPrinter:
             self._width = 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    return _run_job(args, args.config)
-
-
 def _run(args: argparse.Namespace) -> int:
-    return _run_job(args, args.config)
-
-
-def _run_job(args: argparse.Namespace, path: str) -> int:
-    from .hosts.nni_experiment import (ExperimentError, InvalidConfigError, _maximize, format_table, load_config,
-                                       run, validate_config)
+    """``nas-plugins demo`` and ``nas-plugins run CONFIG.yml``."""
+    from .hosts.nni_experiment import ExperimentError, _maximize, format_table, load_config, run, validate_config
+    path = args.config
     try:
         config = load_config(path)
     except Exception as exc:  # noqa: BLE001 -- NNI's own config errors
@@ -136,11 +129,6 @@ def _run_job(args: argparse.Namespace, path: str) -> int:
     try:
         exp, records, status = run(config, port=args.port, timeout=timeout, keep_running=args.keep_open,
                                    validate=False, progress=printer)
-    except InvalidConfigError as exc:  # not reached: validated above
-        printer.close()
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2
     except ExperimentError as exc:
         printer.close()
         if exc.records:
@@ -242,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run the main job: a mixed HPO+NAS NNI experiment on digits")
     p.add_argument("--config", default=str(DEMO_CONFIG))
     experiment_options(p)
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_run)
     p = sub.add_parser("run", help="run an NNI YAML config as demo does: validate, progress, table, errors")
     p.add_argument("config")
     experiment_options(p)
