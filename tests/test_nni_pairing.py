@@ -22,7 +22,7 @@ from tuners.hosts.nni_host import extract_metric
 SPEED_TRIAL = ROOT / "tests" / "trials" / "speed_trial.py"
 SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}, "label": {"_type": "choice", "_value": ["a", "bb", "ccc"]}}
 OPTIONS = {"NaspHyperband": {"R": 3, "eta": 3}, "NaspASHA": {"R": 3, "eta": 3, "max_configs": 5}}
-TRIALS = 6
+TRIALS = 4
 
 
 def _experiment(tmp_path: Path, tuner: str, plain: bool):
@@ -77,7 +77,7 @@ def test_nni_records_name_what_each_trial_ran(tmp_path: Path, tuner: str):
     assert swapped, "no trial was handed another's parameters: the test did not exercise NNI's swap"
 
 
-@pytest.mark.parametrize("tuner", ["NaspBO", "NaspHyperband"])
+@pytest.mark.parametrize("tuner", ["NaspHyperband"])     # owed trials: the hardest pairing
 def test_tuner_pairs_results_when_the_trial_script_calls_nni_itself(tmp_path: Path, tuner: str):
     status, records, jobs, metrics, strategy, log = _experiment(tmp_path, tuner, plain=True)
     assert status in ("DONE", "TUNER_NO_MORE_TRIAL")

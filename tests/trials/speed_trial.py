@@ -2,7 +2,7 @@
 
 Trials with an even sequence number wait 1 s before asking for their parameters, so the trial
 submitted second asks first and NNI's local training service hands it the first trial's set. The
-parameter id the trial then runs decides its speed (even: 3 s, odd: 0.3 s), so the swapped partner
+parameter id the trial then runs decides its speed (even: 2 s, odd: 0.3 s), so the swapped partner
 of a fast trial is still running when the fast one ends. ``--plain`` asks NNI directly
 (``nni.get_next_parameter()``) instead of through our trial API. The final metric is
 ``toy_objective.score`` of the configuration the trial really ran.
@@ -24,7 +24,7 @@ trial = None if plain else start()
 config = nni.get_next_parameter() if plain else trial.config
 parameter_id = nni.trial._params["parameter_id"]
 print(f"running parameter_id {parameter_id}: {config}", flush=True)
-time.sleep(3.0 if parameter_id % 2 == 0 else 0.3)
+time.sleep(2.0 if parameter_id % 2 == 0 else 0.3)
 if plain:
     nni.report_final_result(score(config))
 else:
