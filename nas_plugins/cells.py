@@ -44,6 +44,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .seeding import seeded_run
+
 __all__ = ["OPS", "EDGE_KEYS", "DEFAULTS", "DEMO_SEARCH_SPACE", "resolve_config", "build_model",
            "count_parameters", "expected_parameters", "train_and_evaluate"]
 
@@ -359,66 +361,57 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
     num_classes = int(max(int(y_tr.max()), int(y_va.max()))) + 1
     lr, batch_size = cfg["lr"], cfg["batch_size"]
 
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            shuffle = torch.Generator().manual_seed(seed)
-            model = build_model(cfg, num_classes=num_classes).to(device)
-            if cfg["optimizer"] == "sgd":
-                optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                    model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=cfg["weight_decay"])
-            else:
-                optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg["weight_decay"])
-            steps_per_epoch = math.ceil(len(x_tr) / batch_size)
-            schedule = None
-            horizon = None if max_epochs is None else max_epochs * steps_per_epoch   # closed-form cosine
-            if checkpoint_dir is None and max_epochs is None:
-                schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    with seeded_run(seed, threads) as shuffle:
+        model = build_model(cfg, num_classes=num_classes).to(device)
+        if cfg["optimizer"] == "sgd":
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=cfg["weight_decay"])
+        else:
+            optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg["weight_decay"])
+        steps_per_epoch = math.ceil(len(x_tr) / batch_size)
+        schedule = None
+        horizon = None if max_epochs is None else max_epochs * steps_per_epoch   # closed-form cosine
+        if checkpoint_dir is None and max_epochs is None:
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
 
-            accuracy = 0.0
-            first = 1
-            path = None
-            if checkpoint_dir is not None:
-                path = _checkpoint_file(checkpoint_dir, cfg, seed, max_epochs, x_tr, y_tr)
-                state = _load_checkpoint(path, device)
-                if state is not None:
-                    model.load_state_dict(state["model"])
-                    optimizer.load_state_dict(state["optimizer"])
-                    torch.set_rng_state(state["torch_rng"])
-                    shuffle.set_state(state["shuffle_rng"])
-                    first = int(state["epoch"]) + 1
-                    if first > epochs:          # trained at least as long already: evaluate only
-                        return _accuracy(model, x_va, y_va, lr, first - 1)
-            for epoch in range(first, epochs + 1):
-                model.train()
-                order = torch.randperm(len(x_tr), generator=shuffle).to(device)
-                for step, start in enumerate(range(0, len(x_tr), batch_size)):
-                    if horizon is not None:
-                        t = (epoch - 1) * steps_per_epoch + step
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * t / horizon))
-                    batch = order[start:start + batch_size]
-                    loss = F.cross_entropy(model(x_tr[batch]), y_tr[batch])
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(
-                            f"training loss became {loss.detach().item()} at epoch {epoch}, step {step} with lr={lr:g} "
-                            f"(optimizer={cfg['optimizer']}); the run diverged, try a smaller lr")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    if schedule is not None:
-                        schedule.step()
-                accuracy = _accuracy(model, x_va, y_va, lr, epoch)
-                if path is not None:
-                    _save_checkpoint(path, {"epoch": epoch, "model": model.state_dict(),
-                                            "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                                            "shuffle_rng": shuffle.get_state()})
-                if report is not None:
-                    report(epoch, accuracy)
-            return accuracy
-    finally:
-        if threads is not None:
-            torch.set_num_threads(previous_threads)
+        accuracy = 0.0
+        first = 1
+        path = None
+        if checkpoint_dir is not None:
+            path = _checkpoint_file(checkpoint_dir, cfg, seed, max_epochs, x_tr, y_tr)
+            state = _load_checkpoint(path, device)
+            if state is not None:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                torch.set_rng_state(state["torch_rng"])
+                shuffle.set_state(state["shuffle_rng"])
+                first = int(state["epoch"]) + 1
+                if first > epochs:          # trained at least as long already: evaluate only
+                    return _accuracy(model, x_va, y_va, lr, first - 1)
+        for epoch in range(first, epochs + 1):
+            model.train()
+            order = torch.randperm(len(x_tr), generator=shuffle).to(device)
+            for step, start in enumerate(range(0, len(x_tr), batch_size)):
+                if horizon is not None:
+                    t = (epoch - 1) * steps_per_epoch + step
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * t / horizon))
+                batch = order[start:start + batch_size]
+                loss = F.cross_entropy(model(x_tr[batch]), y_tr[batch])
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"training loss became {loss.detach().item()} at epoch {epoch}, step {step} with lr={lr:g} "
+                        f"(optimizer={cfg['optimizer']}); the run diverged, try a smaller lr")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+            accuracy = _accuracy(model, x_va, y_va, lr, epoch)
+            if path is not None:
+                _save_checkpoint(path, {"epoch": epoch, "model": model.state_dict(),
+                                        "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                                        "shuffle_rng": shuffle.get_state()})
+            if report is not None:
+                report(epoch, accuracy)
+        return accuracy

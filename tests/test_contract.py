@@ -30,7 +30,7 @@ ACTIVE_OPTIONS: dict[str, dict] = {
     "median_stop": {"start_step": 1, "min_completed": 1},
     "curve_fit": {"start_step": 4, "max_step": 12},
     # Online only (no model file in the contract tests), fitted in the foreground so decisions are reproducible.
-    "lcranknet": {"background": False, "online_min_completed": 2, "online_steps": 50, "delta": 0.5},
+    "lcranknet": {"background": False, "online_min_completed": 2, "online_steps": 10, "delta": 0.5},
 }
 # Options under which a multi-fidelity tuner runs each configuration once (by default it proposes a
 # configuration again with a larger budget once its results are in).

@@ -12,12 +12,12 @@ from torch import nn
 
 from nas_plugins.space import SearchSpaceError, Space
 from nas_plugins.spaces import SPACES, get_space
-from nas_plugins.spaces import darts, mobilenet, nb201
+from nas_plugins.spaces import darts, mini201, mobilenet, nb201
 
 torch.set_num_threads(1)
 
 #: Small network sizes per space, so that building and running is fast.
-SMALL = {"nb201": {"C": 8, "N": 1}, "darts": {"C": 4, "layers": 3},
+SMALL = {"nb201": {"C": 8, "N": 1}, "mini201": {"C": 2, "N": 1, "in_channels": 3}, "darts": {"C": 4, "layers": 3},
          "mobilenet": {"width_mult": 0.25, "head_channels": 32}}
 
 
@@ -53,7 +53,7 @@ def hooked_macs(model: nn.Module, size: tuple[int, int]) -> int:
 # ----------------------------------------------------------------------------- common interface
 
 def test_get_space_returns_the_modules():
-    assert [get_space(n) for n in SPACES] == [nb201, darts, mobilenet]
+    assert [get_space(n) for n in SPACES] == [nb201, mini201, darts, mobilenet]
     with pytest.raises(ValueError, match="unknown NAS space 'nb101'.*nb201"):
         get_space("nb101")
 
@@ -82,7 +82,7 @@ def test_build_shape_and_analytic_params_are_exact(name):
 @pytest.mark.parametrize("name", SPACES)
 def test_analytic_flops_equal_the_measured_multiply_adds(name):
     s = get_space(name)
-    sizes = [(32, 32), (16, 24)] + ([(17, 15)] if name != "nb201" else [])   # NB201 needs multiples of 4
+    sizes = [(32, 32), (16, 24)] + ([(17, 15)] if name not in ("nb201", "mini201") else [])   # NB201 cells: multiples of 4
     for config in samples(name, 2, seed=3):
         model = s.build(config, **SMALL[name])
         for size in sizes:

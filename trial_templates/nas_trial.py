@@ -21,7 +21,7 @@ from nas_plugins.data import load_digits_split
 from nas_plugins.spaces import get_space
 from trial_templates.report import start
 
-SMALL = {"nb201": {"C": 8, "N": 1}, "darts": {"C": 8, "layers": 3}, "mobilenet": {"width_mult": 0.5, "head_channels": 64}}
+SMALL = {"nb201": {"C": 8, "N": 1}, "mini201": {"C": 4, "N": 1}, "darts": {"C": 8, "layers": 3}, "mobilenet": {"width_mult": 0.5, "head_channels": 64}}
 DEFAULTS = {"lr": 0.05, "batch_size": 64, "epochs": 1}
 
 

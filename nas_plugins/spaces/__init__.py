@@ -1,4 +1,5 @@
-"""NAS search spaces: NAS-Bench-201 cells, DARTS cells and a MobileNetV2/MnasNet-style chain.
+"""NAS search spaces: NAS-Bench-201 cells, mini-201 (a reduced NB201 with a stand-alone ground truth,
+:mod:`nas_plugins.spaces.mini201`), DARTS cells and a MobileNetV2/MnasNet-style chain.
 
 Every space is a module with the same small interface (:class:`NasSpace`):
 
@@ -42,7 +43,7 @@ from ..space import Space
 __all__ = ["NasSpace", "SPACES", "get_space"]
 
 #: Names accepted by :func:`get_space` (module names in this package).
-SPACES: tuple[str, ...] = ("nb201", "darts", "mobilenet")
+SPACES: tuple[str, ...] = ("nb201", "mini201", "darts", "mobilenet")
 
 
 class NasSpace(Protocol):

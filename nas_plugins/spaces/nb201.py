@@ -47,7 +47,7 @@ from ._common import (HW, Tally, Zero, arch_config, as_hw, conv, conv_out, label
 
 __all__ = ["OPS", "EDGES", "EDGE_KEYS", "DATASETS", "SEARCH_SPACE", "space", "build", "params", "flops",
            "encode_adjacency", "encode_path", "to_arch_string", "from_arch_string", "canonical",
-           "NB201Table", "table", "lookup"]
+           "cell_ops", "NB201Table", "table", "lookup"]
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: ``(to, from)`` of the six edges, in the order of the NB201 string.
@@ -68,9 +68,13 @@ def space() -> Space:
 
 def _ops(config: Mapping[str, Any] | str) -> tuple[str, ...]:
     """The six ops, in :data:`EDGES` order, of a configuration or an NB201 string."""
-    if isinstance(config, str):
-        config = from_arch_string(config)
-    arch = arch_config(config, space())
+    return cell_ops(config, space(), from_arch_string)
+
+
+def cell_ops(config: Mapping[str, Any] | str, cell_space: Space, parse: Any) -> tuple[str, ...]:
+    """The six ops, in :data:`EDGES` order, of a configuration of ``cell_space`` or a string ``parse`` reads
+    (shared with the spaces built on this cell, e.g. ``mini201``)."""
+    arch = arch_config(parse(config) if isinstance(config, str) else config, cell_space)
     return tuple(arch[key] for key in EDGE_KEYS)
 
 
