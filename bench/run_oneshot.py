@@ -237,10 +237,12 @@ def run_multitrial(name: str, seed: int, queries: int) -> dict:
         valid = float(row[f"valid_acc_seed{k}"])
         strategy.tell(config, valid)
         cpu += float(row[f"train_time_s_seed{k}"])
-        if valid > best_valid:
+        changed = valid > best_valid
+        if changed:
             best_valid, incumbent = valid, row["arch"]
-        trace.append({"query": q, "cpu_s": round(cpu, 3), "arch": incumbent, "test_acc": t["test"][incumbent],
-                      "top10": incumbent in t["top10"]})
+        if changed or q == queries:                  # the trace keeps the incumbent's changes and the end
+            trace.append({"query": q, "cpu_s": round(cpu, 3), "arch": incumbent, "test_acc": t["test"][incumbent],
+                          "top10": incumbent in t["top10"]})
     return {"method": name, "seed": seed, "queries": queries, "trace": trace}
 
 
