@@ -1,6 +1,6 @@
 """A trial of two speeds for the pairing tests: NNI 3.0 swaps parameter sets between trials started together.
 
-Trials with an even sequence number wait 1 s before asking for their parameters, so the trial
+Trials with an even sequence number wait 2.5 s before asking for their parameters, so the trial
 submitted second asks first and NNI's local training service hands it the first trial's set. The
 parameter id the trial then runs decides its speed (even: 2 s, odd: 0.3 s), so the swapped partner
 of a fast trial is still running when the fast one ends. ``--plain`` asks NNI directly
@@ -19,7 +19,7 @@ from trial_templates.report import start
 
 plain = "--plain" in sys.argv
 if int(os.environ.get("NNI_TRIAL_SEQ_ID", "0")) % 2 == 0:
-    time.sleep(1.0)
+    time.sleep(2.5)       # long enough for the odd partner to start and ask first, even on a loaded machine
 trial = None if plain else start()
 config = nni.get_next_parameter() if plain else trial.config
 parameter_id = nni.trial._params["parameter_id"]
