@@ -61,12 +61,10 @@ import json
 import math
 import os
 import sys
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 __all__ = ["DEFAULTS", "parse_config", "run", "main"]
 
@@ -279,41 +277,9 @@ class Progress:
 
 # ----------------------------------------------------------------------------- evaluation
 
-@contextmanager
-def recalibrated(supernet: nn.Module, arch: Mapping[str, Any], data: Sequence | None) -> Iterator[None]:
-    """Within the block, the BN statistics of ``supernet`` are re-estimated on the path ``arch`` from the
-    ``(x, y)`` batches of ``data`` (a cumulative average); on exit every buffer is restored. No-op for None."""
-    if data is None:
-        yield
-        return
-    saved = [b.detach().clone() for b in supernet.buffers()]
-    bns = [m for m in supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [bn.momentum for bn in bns]
-    was_training = supernet.training
-    try:
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None
-        supernet.train()
-        with torch.no_grad():
-            for x, _ in data:
-                supernet(x, arch)
-        for bn, m in zip(bns, momenta):
-            bn.momentum = m
-        supernet.train(was_training)
-        yield
-    finally:
-        for bn, m in zip(bns, momenta):
-            bn.momentum = m
-        supernet.train(was_training)
-        with torch.no_grad():
-            for b, s in zip(supernet.buffers(), saved):
-                b.copy_(s)
-
-
 def path_accuracy(trainer: Any, arch: Mapping[str, Any], val: Sequence, recal: Sequence | None) -> float:
     """Validation accuracy of the single path ``arch`` with the shared weights (BN recalibrated on ``recal``)."""
-    with recalibrated(trainer.supernet, trainer.supernet.check_arch(arch), recal):
+    with trainer.recalibrated(trainer.supernet.check_arch(arch), recal):
         return trainer.estimate(arch, val)
 
 

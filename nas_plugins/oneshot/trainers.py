@@ -216,6 +216,37 @@ class OneShotTrainer(ABC):
         self.rng.bit_generator.state = state["numpy_rng"]
         self.steps = state["steps"]
 
+    def recalibrate_bn(self, arch: Mapping[str, Any], data: Iterable[Batch]) -> None:
+        """Reset every BatchNorm's running statistics and re-estimate them (a cumulative average) on the
+        path ``arch`` from the ``(x, y)`` batches of ``data`` (train-mode forwards, no gradients)."""
+        arch = self.supernet.check_arch(arch)
+        bns = [m for m in self.supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [bn.momentum for bn in bns]
+        was_training = self.supernet.training
+        try:
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.momentum = None                      # cumulative moving average
+            self.supernet.train()
+            with torch.no_grad():
+                for batch in data:
+                    self.supernet(self._batch(batch)[0], arch)
+        finally:
+            for bn, m in zip(bns, momenta):
+                bn.momentum = m
+            self.supernet.train(was_training)
+
+    @contextmanager
+    def recalibrated(self, arch: Mapping[str, Any], data: Iterable[Batch] | None) -> Iterator[None]:
+        """Within the block the BN statistics are those of :meth:`recalibrate_bn` on ``arch`` from ``data``
+        (no-op for None); every buffer is restored on exit."""
+        if data is None:
+            yield
+            return
+        with _kept_buffers(self.supernet):
+            self.recalibrate_bn(arch, data)
+            yield
+
     # -- helpers -----------------------------------------------------------------------------
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {}
@@ -294,26 +325,6 @@ class SPOSTrainer(OneShotTrainer):
         self.steps += 1
         self.last_arch = arch
         return {"train_loss": float(loss.detach())}
-
-    def recalibrate_bn(self, arch: Mapping[str, Any], data: Iterable[Batch]) -> None:
-        """Reset every BatchNorm's running statistics and re-estimate them (a cumulative average) on the
-        path ``arch`` from the ``(x, y)`` batches of ``data`` (train-mode forwards, no gradients)."""
-        arch = self.supernet.check_arch(arch)
-        bns = [m for m in self.supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        momenta = [bn.momentum for bn in bns]
-        was_training = self.supernet.training
-        try:
-            for bn in bns:
-                bn.reset_running_stats()
-                bn.momentum = None                      # cumulative moving average
-            self.supernet.train()
-            with torch.no_grad():
-                for batch in data:
-                    self.supernet(self._batch(batch)[0], arch)
-        finally:
-            for bn, m in zip(bns, momenta):
-                bn.momentum = m
-            self.supernet.train(was_training)
 
     def search(self, strategy: Strategy, val_data: Iterable[Batch], budget: int,
                bn_recalibration_data: Iterable[Batch] | None = None) -> SearchResult:
