@@ -160,14 +160,11 @@ def darts_scores(trainer, t: dict, archs: list[str]) -> dict[str, float]:
 
 
 def spos_scores(trainer, data: Data, archs: list[str], recalibrate: bool) -> dict[str, float]:
-    from nas_plugins.oneshot.trainers import _kept_buffers
     from nas_plugins.spaces import mini201
     out = {}
-    with _kept_buffers(trainer.supernet):
-        for a in archs:
-            config = mini201.from_arch_string(a)
-            if recalibrate:
-                trainer.recalibrate_bn(config, data.recal)
+    for a in archs:
+        config = mini201.from_arch_string(a)
+        with trainer.recalibrated(config, data.recal if recalibrate else None):
             out[a] = trainer.estimate(config, data.valid)
     return out
 
@@ -313,12 +310,7 @@ def run_cost(steps: int, setups: list[str]) -> list[dict]:
 
 # -- report ---------------------------------------------------------------------------------------
 
-def _ms(values) -> str:
-    v = np.asarray(list(values), dtype=float)
-    return f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.3f}"
-
-
-def _msf(values, digits: int = 1) -> str:
+def _msf(values, digits: int = 3) -> str:
     v = np.asarray(list(values), dtype=float)
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
 
@@ -366,8 +358,8 @@ def report(raw: dict) -> str:
             ("DARTS first order (architecture weights)", by["darts1"], "ranking"),
             ("DARTS second order (architecture weights)", by["darts2"], "ranking")]
     for label, runs, key in rows:
-        L.append(f"| {label} | {_ms(r[key]['kendall'] for r in runs)} | {_ms(r[key]['spearman'] for r in runs)} | "
-                 f"{_ms(r[key]['p_top5'] for r in runs)} |")
+        L.append(f"| {label} | {_msf(r[key]['kendall'] for r in runs)} | {_msf(r[key]['spearman'] for r in runs)} | "
+                 f"{_msf(r[key]['p_top5'] for r in runs)} |")
     L += ["", "### Search result and compute to quality", "",
           "Exported architecture after the last epoch / query (its mean stand-alone test accuracy from the table), "
           "and CPU-seconds until the export is first a top-10% architecture (mean over seeds; `n/N` runs got "
