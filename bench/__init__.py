@@ -12,3 +12,9 @@ clock whose costs come from the benchmark tables.
 
 The tables are read from ``$NASP_BENCHMARKS`` (default ``<repo>/../shared/benchmarks``).
 """
+import os as _os
+from pathlib import Path as _Path
+
+#: The tables' folder when ``$NASP_BENCHMARKS`` is unset: ``<repo>/../shared/benchmarks``.
+DEFAULT_BENCHMARKS = _Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
+_os.environ.setdefault("NASP_BENCHMARKS", str(DEFAULT_BENCHMARKS))

@@ -1,4 +1,4 @@
-"""Replay a tabular benchmark as NNI trials on a simulated clock.
+"""Replay a tabular benchmark as NNI trials on a simulated clock: the one simulator of ``bench/``.
 
 :func:`run` drives a tuner (and optionally an assessor) through the calls NNI's dispatcher makes
 (``nni/runtime/msg_dispatcher.py``)::
@@ -12,12 +12,22 @@
 (``generate_multiple_parameters`` with one id is ``generate_parameters`` for every tuner that does
 not override it; NNI's Evolution overrides it to count running trials.) ``workers`` simulated
 workers each ask for a proposal when free; a trial occupies its worker for the benchmark's cost
-of that proposal; results are delivered in completion-time order through an event queue. A trial
-the assessor stops ends at the time of the report that stopped it, without a final result.
+of that proposal; results are delivered in completion-time order through an event queue.
 
-The run stops dispatching once ``n_evals`` evaluations were started, counted in full-evaluation
-units: a proposal with a budget (``epochs``) counts ``epochs trained / max epochs``, so a
-Hyperband-like strategy gets the same number of epochs as ``n_evals`` full evaluations.
+Accounting, the same for every contender (ours and the anchors):
+
+* **Budget.** ``n_evals`` full evaluations, counted in epochs: ``n_evals x max epochs`` (one
+  unit per evaluation on tables without curves). A trial is charged the epochs it trains; one
+  that resumes a configuration already trained to ``e`` epochs in this run (the same
+  configuration as proposed, budget key aside) trains and pays only the epochs beyond ``e``.
+* **Dispatch.** A trial starts while the epochs charged to finished trials plus those planned
+  by running ones stay below the budget. The trial that would overshoot it is cut at the budget:
+  it trains the remaining epochs and ends without a result. So every run spends exactly its
+  budget (or stops earlier because the tuner proposes nothing more, or after ``max_trials``).
+* **Stopped trials.** A trial the assessor stops ends at the report that stopped it, without a
+  final result, and is charged only the epochs it trained: the rest goes back to the budget.
+* **Regret.** The incumbent is the result with the largest budget, then the best value; its
+  regret is read at the budget it was trained to (``problem.regret(row, budget)``).
 
 Example::
 
@@ -51,14 +61,14 @@ class Record:
     parameter_id: int
     config: dict
     index: int              # table row
-    budget: int             # epochs asked for (max epochs for a full evaluation)
+    budget: int             # epoch the trial reached (its budget; where it was stopped or cut)
     value: float | None     # what the tuner was told (None: stopped early, no final result)
     cost: float             # simulated seconds the trial ran
     epochs: int             # epochs trained (restored epochs excluded)
     start: float            # simulated clock at start and at completion
     end: float
     regret: float           # incumbent's regret after this completion (nan: no incumbent yet)
-    units: float            # full-evaluation units consumed (epochs / max epochs)
+    units: float            # full-evaluation units charged (epochs trained / max epochs)
     worker: int
 
 
@@ -74,6 +84,7 @@ class Trace:
     stop_reason: str = ""           # why dispatching stopped
     wall_s: float = 0.0             # real seconds of the whole run
     tuner_s: float = 0.0            # real seconds spent in tuner/assessor calls
+    assess_ms: list = field(default_factory=list)   # real milliseconds of each assessor decision
 
     @property
     def makespan(self) -> float:
@@ -122,16 +133,28 @@ def _call_factory(factory: Callable, seed: int, problem: Problem):
     return factory(seed, problem) if n >= 2 else factory(seed)
 
 
-def run(tuner_factory: Callable, problem: Problem, n_evals: int, workers: int = 1, seed: int = 0,
-        assessor_factory: Callable | None = None, strategy: str = "") -> Trace:
-    """Run one tuner on ``problem`` for ``n_evals`` evaluations with ``workers`` simulated workers.
+def _handle_intermediate_metric_data(assessor, trial_job_id: str, history: list, data: dict):
+    """``assessor.assess_trial`` called as NNI's dispatcher calls it: from a method of this name whose
+    ``data`` holds the report's ``parameter_id`` (our assessors read the trial's parameters there,
+    ``tuners.hosts.nni_compat.current_trial_parameters``)."""
+    return assessor.assess_trial(trial_job_id, history)
+
+
+def run(tuner_factory: Callable, problem: Problem, n_evals: float | None = None, workers: int = 1, seed: int = 0,
+        assessor_factory: Callable | None = None, strategy: str = "", max_trials: int | None = None) -> Trace:
+    """Run one tuner on ``problem`` with ``workers`` simulated workers until ``n_evals`` full
+    evaluations' epochs are spent and/or ``max_trials`` trials were started (see the module's
+    accounting rules).
 
     ``tuner_factory(seed, problem)`` (or ``tuner_factory(seed)``) returns an NNI Tuner; the same
     for ``assessor_factory`` and an NNI Assessor. The global ``random``/``np.random`` generators
     are seeded with ``seed`` first (NNI's Evolution, GP and Anneal draw from them).
     """
-    if workers < 1 or n_evals < 1:
-        raise ValueError("workers and n_evals must be positive")
+    if workers < 1 or (n_evals is not None and n_evals <= 0) or (max_trials is not None and max_trials < 1):
+        raise ValueError("workers, n_evals and max_trials must be positive")
+    if n_evals is None and max_trials is None:
+        raise ValueError("give n_evals (an epoch budget) and/or max_trials")
+    from nni.runtime import msg_dispatcher
     t_wall = time.perf_counter()
     seed_globals(seed)
     tuner_s = 0.0
@@ -147,8 +170,10 @@ def run(tuner_factory: Callable, problem: Problem, n_evals: int, workers: int = 
     tuner = _call_factory(tuner_factory, seed, problem)
     assessor = _call_factory(assessor_factory, seed, problem) if assessor_factory else None
     timed(tuner.update_search_space, problem.search_space)
-    trace = Trace(problem.name, strategy or type(tuner).__name__, seed, workers, n_evals)
+    trace = Trace(problem.name, strategy or type(tuner).__name__, seed, workers, n_evals or 0)
     session = problem.session()
+    per_eval = problem.max_budget if problem.budget_key else 1      # epochs (units) of one full evaluation
+    budget = math.inf if n_evals is None else math.floor(n_evals * per_eval + 1e-9)
 
     events: list = []                  # (time, seq, kind, parameter_id, epoch)
     seq = 0
@@ -156,7 +181,8 @@ def run(tuner_factory: Callable, problem: Problem, n_evals: int, workers: int = 
     running: dict[int, dict] = {}
     free = list(range(workers))[::-1]  # free worker ids (pop from the end: worker 0 first)
     next_id = 0
-    dispatched = 0.0
+    committed = 0                      # epochs charged to finished trials + planned by running ones
+    started = 0
     clock = 0.0
     incumbent: tuple | None = None     # (budget, value, index)
 
@@ -182,50 +208,67 @@ def run(tuner_factory: Callable, problem: Problem, n_evals: int, workers: int = 
             return pending.popleft()
         return (pid, out[0]) if out else None
 
+    def epochs_of(ev) -> int:
+        return ev.epochs if problem.budget_key else 1
+
     def dispatch() -> None:
-        nonlocal dispatched
-        while free and dispatched < n_evals - 1e-9:
+        nonlocal committed, started
+        while free and committed < budget and (max_trials is None or started < max_trials):
             got = ask()
             if got is None:
                 trace.stop_reason = "no more trials from the tuner"
                 return
             pid, params = got
-            before = session.paid.get(session.problem.lookup(params)[0], 0)
+            key = session.key(params)
+            before = session.paid.get(key, 0)
             ev = session.evaluate(params)
             if problem.budget_key is not None and problem.budget_key in params:
                 trace.budget_aware = True
-            units = ev.epochs / problem.max_budget if problem.budget_key else 1.0
-            dispatched += units
+            paid = ev.budget - ev.epochs            # epochs restored from the checkpoint
+            planned = epochs_of(ev)
+            cut = None
+            if committed + planned > budget:        # the last trial: it trains up to the budget only
+                cut = paid + int(budget - committed)
+                planned = int(budget - committed)
+                session.paid[key] = max(before, cut)
+            committed += planned
+            started += 1
             worker = free.pop()
-            running[pid] = {"params": params, "ev": ev, "start": clock, "worker": worker,
-                            "job": f"trial_{pid}", "paid_before": before}
+            msg_dispatcher._trial_params[pid] = params
+            running[pid] = {"params": params, "ev": ev, "start": clock, "worker": worker, "key": key,
+                            "job": f"trial_{pid}", "paid": paid, "planned": planned, "before": before}
+            last = ev.budget if cut is None else cut
             if assessor is not None and ev.curve:
-                for e, off in enumerate(ev.report_offsets, start=1):
+                for e, off in enumerate(ev.report_offsets[:last], start=1):
                     push(clock + off, "report", pid, e)
-            push(clock + ev.cost, "end", pid)
-        if dispatched >= n_evals - 1e-9:
-            trace.stop_reason = f"{n_evals} evaluations started"
+            if cut is None:
+                push(clock + ev.cost, "end", pid)
+            else:
+                push(clock + (ev.report_offsets[cut - 1] if cut > 0 else 0.0), "cut", pid, cut)
+        if committed >= budget:
+            trace.stop_reason = f"the budget of {n_evals} evaluations is spent"
+        elif max_trials is not None and started >= max_trials:
+            trace.stop_reason = f"{max_trials} trials started"
 
     def finish(pid: int, value: float | None, epoch: int) -> None:
-        nonlocal incumbent
+        nonlocal incumbent, committed
         info = running.pop(pid)
+        msg_dispatcher._trial_params.pop(pid, None)
         ev = info["ev"]
         if value is not None:
             key = (ev.budget, value)
             if incumbent is None or key > incumbent[:2]:
                 incumbent = (ev.budget, value, ev.index)
-            cost, epochs, budget = ev.cost, ev.epochs, ev.budget
-        else:   # stopped at ``epoch``: it trained (and pays) only that far
-            paid = min(info["paid_before"], ev.budget)
-            cost = ev.report_offsets[epoch - 1]
-            epochs = max(0, epoch - paid)
-            budget = epoch
-            session.paid[ev.index] = max(info["paid_before"], epoch)
-        regret = problem.regret(incumbent[2]) if incumbent is not None else math.nan
-        trace.records.append(Record(pid, dict(info["params"]), ev.index, budget, value, cost, epochs,
-                                    info["start"], clock, regret,
-                                    epochs / problem.max_budget if problem.budget_key else 1.0,
-                                    info["worker"]))
+            cost, epochs, trained = ev.cost, epochs_of(ev), ev.budget
+        else:   # stopped or cut at ``epoch``: it trained (and pays) only that far
+            cost = ev.report_offsets[epoch - 1] if epoch > 0 and ev.report_offsets else 0.0
+            epochs = max(0, epoch - info["paid"])
+            trained = epoch
+            committed -= info["planned"] - epochs          # the untrained epochs return to the budget
+            session.paid[info["key"]] = max(info["before"], epoch)
+        regret = problem.regret(incumbent[2], incumbent[0]) if incumbent is not None else math.nan
+        trace.records.append(Record(pid, dict(info["params"]), ev.index, trained, value, cost, epochs,
+                                    info["start"], clock, regret, epochs / per_eval, info["worker"]))
         free.append(info["worker"])
 
     dispatch()
@@ -240,13 +283,23 @@ def run(tuner_factory: Callable, problem: Problem, n_evals: int, workers: int = 
         info = running[pid]
         if kind == "report":
             history.setdefault(pid, []).append(info["ev"].curve[epoch - 1])
-            result = timed(assessor.assess_trial, info["job"], list(history[pid]))
+            t0 = time.perf_counter()
+            result = timed(_handle_intermediate_metric_data, assessor, info["job"], list(history[pid]),
+                           {"parameter_id": pid, "trial_job_id": info["job"]})
+            trace.assess_ms.append((time.perf_counter() - t0) * 1000)
             if _is_bad(result) and epoch < info["ev"].budget:
                 history.pop(pid, None)
                 finish(pid, None, epoch)
                 timed(assessor.trial_end, info["job"], False)
                 timed(tuner.trial_end, pid, False)
                 dispatch()
+            continue
+        if kind == "cut":               # out of budget: ends without a result
+            finish(pid, None, epoch)
+            if assessor is not None and history.pop(pid, None) is not None:
+                timed(assessor.trial_end, info["job"], False)
+            timed(tuner.trial_end, pid, False)
+            dispatch()
             continue
         value = info["ev"].value
         timed(tuner.receive_trial_result, pid, info["params"], value)

@@ -2,16 +2,19 @@
 proposal, a cost per evaluation and a regret per incumbent.
 
 Two families, read from ``$NASP_BENCHMARKS`` (default ``<repo>/../shared/benchmarks``, see
-``SOURCES.md`` there; the tables are never copied into the repository):
+``SOURCES.md`` there; the tables are never copied into the repository). This benchmark layer, not
+the installed package, knows the repository's layout: importing :mod:`bench` sets that default.
 
 * :class:`LCBench` (one problem per OpenML task, 34 tasks): 1,000 MLP configurations x 52 epochs of
   validation accuracy and cumulative training time. A proposal is mapped to the *nearest* of the
   1,000 table configurations (normalised coordinates: log scale for log parameters, min-max
   scaled to the search-space range). Objective: validation accuracy at epoch 52 (maximize); a
   proposal with an ``"epochs"`` key (1..52, the budget of Hyperband-like strategies) gets the
-  accuracy at that epoch, and pays only the epochs not already trained for that table
-  configuration in this run (resumed from a checkpoint).
-  Regret: best final accuracy of the task's table - final accuracy of the incumbent.
+  accuracy at that epoch, and pays only the epochs not already trained for that same
+  configuration (as proposed, budget aside) in this run (resumed from its checkpoint; another
+  configuration that maps to the same table row starts from scratch).
+  Regret: best final accuracy of the task's table - accuracy of the incumbent at the epoch it was
+  trained to (a configuration trained 27 epochs is read at epoch 27, not 52).
 * :class:`NB201` (cifar10, cifar100, imagenet16): 6 edges x 5 operations, every one of the 15,625
   cells in the table. Objective: ``{dataset}_val_acc``; cost: ``{dataset}_train_time_s``;
   regret: best ``{dataset}_test_acc`` of the table - test accuracy of the incumbent (the
@@ -34,6 +37,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from nas_plugins.lcbench import LCBENCH_SPACE, benchmarks_dir, load_lcbench
+from nas_plugins.space import config_key
 
 __all__ = ["benchmarks_dir", "Evaluation", "Problem", "Session", "LCBench", "NB201",
            "LCBENCH_SPACE", "NB201_OPS", "NB201_EDGES", "NB201_DATASETS", "lcbench_tasks",
@@ -77,8 +81,8 @@ class Problem:
     def evaluate_row(self, index: int, budget: int, paid: int) -> Evaluation:
         raise NotImplementedError
 
-    def regret(self, index: int) -> float:
-        """Regret when table row ``index`` is the incumbent."""
+    def regret(self, index: int, budget: int | None = None) -> float:
+        """Regret when table row ``index``, trained to ``budget`` (default: the maximum), is the incumbent."""
         raise NotImplementedError
 
     @property
@@ -88,18 +92,27 @@ class Problem:
 
 @dataclass
 class Session:
-    """One run on a problem: remembers the epochs already paid for each table row."""
+    """One run on a problem: remembers the epochs already paid for each configuration.
+
+    Paid epochs are keyed by the configuration the strategy proposed (its budget key aside), not
+    by the table row it maps to: two configurations with the same nearest row are two trainings.
+    """
     problem: Problem
     paid: dict = field(default_factory=dict)
 
+    def key(self, config: Mapping) -> str:
+        """The checkpoint a proposal resumes from: its configuration without the budget."""
+        return config_key({k: v for k, v in config.items() if k != self.problem.budget_key})
+
     def evaluate(self, config: Mapping) -> Evaluation:
         """Evaluate a proposal. A proposal with a budget resumes from the epochs already paid for
-        its table row in this run; one without is a fresh run (a repeat pays again)."""
+        the same configuration in this run; one without is a fresh run (a repeat pays again)."""
         index, budget = self.problem.lookup(config)
+        key = self.key(config)
         resumable = self.problem.budget_key is not None and self.problem.budget_key in config
-        paid = self.paid.get(index, 0) if resumable else 0
+        paid = self.paid.get(key, 0) if resumable else 0
         ev = self.problem.evaluate_row(index, budget, min(paid, budget))
-        self.paid[index] = max(self.paid.get(index, 0), budget)
+        self.paid[key] = max(self.paid.get(key, 0), budget)
         return ev
 
 
@@ -211,8 +224,8 @@ class LCBench(Problem):
         return Evaluation(index, budget, float(self.acc[index, budget - 1]), cost,
                           max(0, budget - paid), curve, offsets)
 
-    def regret(self, index: int) -> float:
-        return self._best_final - float(self.acc[index, -1])
+    def regret(self, index: int, budget: int | None = None) -> float:
+        return self._best_final - float(self.acc[index, (budget or self.max_budget) - 1])
 
     def final_value(self, index: int) -> float:
         return float(self.acc[index, -1])
@@ -301,7 +314,7 @@ class NB201(Problem):
     def evaluate_row(self, index: int, budget: int, paid: int) -> Evaluation:
         return Evaluation(index, 1, float(self.val[index]), float(self.cost[index]), 1)
 
-    def regret(self, index: int) -> float:
+    def regret(self, index: int, budget: int | None = None) -> float:
         return self._opt_test - float(self.test[index])
 
     def test_acc(self, index: int) -> float:

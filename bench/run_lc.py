@@ -52,170 +52,149 @@ SLOW = ("nni_curvefitting",)
 REFERENCE = {"none": (5200, 2.32), "nni_medianstop": (2366, 2.33)}   # the issue's reference run
 
 
-# -- assessors behind one interface --------------------------------------------------------------
-
-class _NNIStopper:
-    """An NNI assessor driven like our EarlyStopper (what NNI's dispatcher does)."""
-
-    def __init__(self, assessor: Any):
-        from nni.assessor import AssessResult
-        self.assessor, self.bad = assessor, AssessResult.Bad
-
-    def should_stop(self, trial_id: str, curve: list, config: dict | None = None) -> bool:
-        return self.assessor.assess_trial(trial_id, list(curve)) == self.bad
-
-    def complete(self, trial_id: str, curve: list, success: bool = True, config: dict | None = None) -> None:
-        self.assessor.trial_end(trial_id, success)
-
-
 def held_out(task: str, folds: int) -> list[str]:
     """The tasks left out of the model that judges ``task``: itself (``folds`` 0, leave one task
     out), or its whole fold (tasks split round-robin into ``folds`` groups)."""
     if folds <= 0:
         return [task]
-    from nas_plugins.lcbench import load_lcbench
-    tasks = load_lcbench().tasks
+    from bench.problems import lcbench_tasks
+    tasks = lcbench_tasks()
     return tasks[tasks.index(task) % folds::folds]
 
 
+#: What the cached models are pre-trained with (``pretrain_lcbench`` options besides tasks/steps/seed).
+PRETRAIN_OPTIONS = {"members": 3, "uncertainty": True, "batch": 256}
+
+
+def _code_version() -> str:
+    """A hash of the code a pre-trained model depends on: a change there makes new models."""
+    import hashlib
+    import nas_plugins.lcbench as lcbench_module
+    import nas_plugins.lcranknet as lcranknet_module
+    h = hashlib.sha256()
+    for module in (lcranknet_module, lcbench_module):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:10]
+
+
 def _model_file(task: str, steps: int, seed: int, folds: int) -> Path:
-    # "m3u": 3-member ensemble with learned spreads (the pretrain_lcbench defaults)
-    return MODELS / (f"loto-{task}-steps{steps}-m3u-s{seed}.pt" if folds <= 0 else
-                     f"fold{folds}-{held_out(task, folds)[0]}-steps{steps}-m3u-s{seed}.pt")
+    """The cache file of one pre-trained model: its held-out tasks, options, seed and code version."""
+    import hashlib
+    import json
+    options = json.dumps({**PRETRAIN_OPTIONS, "steps": steps}, sort_keys=True)
+    tag = hashlib.sha256(options.encode()).hexdigest()[:8]
+    held = f"loto-{task}" if folds <= 0 else f"fold{folds}-{held_out(task, folds)[0]}"
+    return MODELS / f"{held}-steps{steps}-opt{tag}-code{_code_version()}-s{seed}.pt"
 
 
 def model_path(task: str, steps: int, seed: int = 0, folds: int = 0) -> Path:
-    """The LCRankNet that judges ``task``, pre-trained on the other tasks only; made once and cached."""
+    """The LCRankNet that judges ``task`` in the runs of seed ``seed``, pre-trained with that seed on
+    the other tasks only; made once and cached (see :func:`_model_file` for what the name pins)."""
     path = _model_file(task, steps, seed, folds)
     if not path.exists():
         import torch
         torch.set_num_threads(1)
         from nas_plugins.lcranknet import pretrain_lcbench
         path.parent.mkdir(parents=True, exist_ok=True)
-        ranker = pretrain_lcbench(exclude=held_out(task, folds), steps=steps, seed=seed)
+        ranker = pretrain_lcbench(exclude=held_out(task, folds), steps=steps, seed=seed, **PRETRAIN_OPTIONS)
         tmp = path.with_suffix(".tmp")
         ranker.save(tmp)
         tmp.replace(path)
     return path
 
 
-def make_stopper(name: str, task: str, seed: int, max_epoch: int, pretrain_steps: int, folds: int = 0):
+def make_assessor(name: str, task: str, seed: int, max_epoch: int, pretrain_steps: int, folds: int = 0):
+    """The NNI assessor of contender ``name`` (None: no early stopping). Ours go through their NNI
+    adapters (``tuners.hosts.nni_host.ADAPTERS``), as an NNI experiment would run them."""
     from nas_plugins.lcbench import LCBENCH_SPACE
+    from tuners.hosts.nni_host import ADAPTERS
+    ours = {"optimize_mode": "maximize"}
     if name == "none":
         return None
     if name == "median_stop":
-        from tuners.median_stop import MedianStop
-        return MedianStop(start_step=5, seed=seed)
+        return ADAPTERS["median_stop"]["class"](**ours, start_step=5, seed=seed)
     if name == "curve_fit":
-        from tuners import registry
-        return registry.create("curve_fit", max_step=max_epoch, seed=seed)
+        return ADAPTERS["curve_fit"]["class"](**ours, max_step=max_epoch, seed=seed)
     if name.split("@")[0] == "lcranknet":           # "lcranknet@0.3": another delta
-        from tuners.lcranknet_stop import LCRankNetStop
         delta = {"delta": float(name.split("@")[1])} if "@" in name else {}
-        return LCRankNetStop(model_path=str(model_path(task, pretrain_steps, folds=folds)), background=False,
-                             seed=seed, **delta)
+        return ADAPTERS["lcranknet"]["class"](**ours, model_path=str(model_path(task, pretrain_steps, seed, folds)),
+                                              background=False, seed=seed, **delta)
     if name == "lcranknet_online":
-        from tuners.lcranknet_stop import LCRankNetStop
         # Refit after every 3rd finished trial (not every one) to keep the 100+ simulated runs affordable.
-        return LCRankNetStop(search_space=LCBENCH_SPACE, background=False, refit_every=3, online_steps=200, seed=seed)
+        return ADAPTERS["lcranknet"]["class"](**ours, search_space=LCBENCH_SPACE, background=False, refit_every=3,
+                                              online_steps=200, seed=seed)
     if name == "nni_medianstop":
         from nni.algorithms.hpo.medianstop_assessor import MedianstopAssessor
-        return _NNIStopper(MedianstopAssessor(optimize_mode="maximize", start_step=5))
+        return MedianstopAssessor(optimize_mode="maximize", start_step=5)
     if name == "nni_curvefitting":
         from nni.algorithms.hpo.curvefitting_assessor import CurvefittingAssessor
-        return _NNIStopper(CurvefittingAssessor(epoch_num=max_epoch, start_step=6, threshold=0.95))
+        return CurvefittingAssessor(epoch_num=max_epoch, start_step=6, threshold=0.95)
     raise ValueError(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
+
+
+class TableOrderTuner:
+    """Random search over the table: proposes table configurations in a fixed (seeded) order, the
+    same draws for every assessor. An NNI tuner (the calls the harness makes)."""
+
+    def __init__(self, configs: list[dict]):
+        self.configs = configs
+        self.next = 0
+
+    def update_search_space(self, space: dict) -> None:
+        pass
+
+    def generate_multiple_parameters(self, ids: list, **kwargs: Any) -> list[dict]:
+        if self.next >= len(self.configs):
+            return []
+        self.next += 1
+        return [dict(self.configs[self.next - 1])]
+
+    def receive_trial_result(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def trial_end(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
 
 # -- one run ---------------------------------------------------------------------------------------
 
-def simulate(stopper, acc: np.ndarray, configs: list[dict], order: list[int],
-             epoch_budget: int | None = None) -> dict:
-    """Random search over ``order`` with ``stopper`` consulted after every epoch.
-
-    Without ``epoch_budget`` every trial of ``order`` runs; with it, trials run until the epochs
-    are spent (the last one is cut). Returns epochs, best complete final value, decision times.
-    """
-    T = acc.shape[1]
-    epochs, best, complete, ms = 0, -np.inf, 0, []
-    for k, idx in enumerate(order):
-        tid, cfg, curve = f"trial{k}", configs[idx], [float(v) for v in acc[idx]]
-        e = 0
-        while e < T:
-            if epoch_budget is not None and epochs + e >= epoch_budget:
-                break
-            e += 1
-            if e < T and stopper is not None:
-                t0 = time.perf_counter()
-                stop = stopper.should_stop(tid, curve[:e], cfg)
-                ms.append((time.perf_counter() - t0) * 1000)
-                if stop:
-                    break
-        epochs += e
-        done = e == T
-        if done:
-            complete += 1
-            best = max(best, curve[-1])
-        if stopper is not None and e > 0:
-            stopper.complete(tid, curve[:e], success=done, config=cfg)
-        if epoch_budget is not None and epochs >= epoch_budget:
-            break
-    return {"epochs": epochs, "best": best, "complete": complete, "ms": ms}
-
-
-def hyperband_run(task_index: int, seed: int, epoch_budget: int) -> dict:
-    """Our Hyperband (R = 52 epochs, eta = 3, resuming from checkpoints) until ``epoch_budget``."""
-    from bench.problems import LCBench
-    from nas_plugins.space import Space
-    from nas_plugins.strategy import SpaceExhausted
-    from tuners.hyperband import Hyperband
-    problem = LCBench(task_index)
-    session = problem.session()
-    hb = Hyperband(Space.from_nni(problem.search_space), R=problem.max_budget, eta=3, iterations=None, seed=seed)
-    epochs, best, complete, evals = 0, -np.inf, 0, 0
-    while epochs < epoch_budget:
-        try:
-            config = hb.ask()
-        except SpaceExhausted:
-            break
-        ev = session.evaluate(config)
-        epochs += ev.epochs
-        evals += 1
-        if ev.budget == problem.max_budget:
-            complete += 1
-            best = max(best, ev.value)
-        hb.tell(config, ev.value)
-    return {"epochs": epochs, "best": best, "complete": complete, "ms": [], "evals": evals}
-
-
 def run_cell(cell: tuple) -> dict:
-    """(contender, task index, seed, trials, pretrain steps, equal-epoch budget or None, folds)."""
+    """(contender, task index, seed, trials, pretrain steps, equal-epoch budget or None, folds).
+
+    One run of ``bench.harness.run``: random search over the table (``trials`` trials, or until the
+    epoch budget is spent) with the contender as NNI assessor; Hyperband is a tuner of its own."""
     import torch
     torch.set_num_threads(1)
-    from nas_plugins.lcbench import load_lcbench
+    from bench.anchors import get_contender
+    from bench.harness import run
+    from bench.problems import LCBench
     name, ti, seed, trials, steps, budget, folds = cell
-    table = load_lcbench()
-    acc = table.acc[ti]
-    configs = [table.config(i) for i in range(len(table.configs))]
+    problem = LCBench(ti)
+    T = problem.max_budget
     rng = np.random.default_rng([seed, ti])
-    full_order = [int(i) for i in rng.permutation(len(configs))]
+    order = [problem.table_config(int(i)) for i in rng.permutation(len(problem.configs))]
     t0 = time.perf_counter()
+    n_evals = None if budget is None else budget / T
     if name == "hyperband":
-        out = hyperband_run(ti, seed, budget)
+        trace = run(get_contender("hyperband").make, problem, n_evals, seed=seed)
     else:
-        stopper = make_stopper(name, table.tasks[ti], seed, acc.shape[1], steps, folds)
-        order = full_order if budget is not None else full_order[:trials]
-        out = simulate(stopper, acc, configs, order, epoch_budget=budget)
-        if budget is None:      # no early stopping on the same trials (the slow subset's own baseline)
-            out.update(base_epochs=len(order) * acc.shape[1], base_best=float(acc[order, -1].max()))
-    optimum = float(acc[:, -1].max())
-    out.update(name=name, task=table.tasks[ti], task_index=ti, seed=seed, budget=budget,
-               regret=optimum - out["best"] if np.isfinite(out["best"]) else float("nan"),
-               base_regret=optimum - out.pop("base_best", float("nan")),
-               wall_s=time.perf_counter() - t0, ms_median=float(np.median(out["ms"])) if out["ms"] else float("nan"),
-               ms_mean=float(np.mean(out["ms"])) if out["ms"] else float("nan"),
-               calls=len(out["ms"]))
-    out.pop("ms")
+        assessor = make_assessor(name, problem.task, seed, T, steps, folds)
+        trace = run(lambda s: TableOrderTuner(order), problem, n_evals, seed=seed,
+                    assessor_factory=(lambda s: assessor) if assessor is not None else None,
+                    max_trials=trials if budget is None else None)
+        close = getattr(getattr(assessor, "stopper", None), "close", None)
+        if callable(close):
+            close()
+    complete = [r for r in trace.records if r.value is not None and r.budget == T]
+    out = {"epochs": trace.epochs, "complete": len(complete), "evals": len(trace.records),
+           "regret": trace.final_regret}
+    if budget is None and name != "hyperband":      # no early stopping on the same trials
+        rows = [problem.nearest(c) for c in order[:trials]]
+        out.update(base_epochs=len(rows) * T, base_regret=min(problem.regret(i) for i in rows))
+    ms = trace.assess_ms
+    out.update(name=name, task=problem.task, task_index=ti, seed=seed, budget=budget,
+               wall_s=time.perf_counter() - t0, ms_median=float(np.median(ms)) if ms else float("nan"),
+               ms_mean=float(np.mean(ms)) if ms else float("nan"), calls=len(ms))
     return out
 
 
@@ -230,8 +209,8 @@ def _map(fn: Callable, cells: list, processes: int) -> list:
 
 
 def _pretrain(args: tuple) -> str:
-    task, steps, folds = args
-    return str(model_path(task, steps, folds=folds))
+    task, steps, seed, folds = args
+    return str(model_path(task, steps, seed, folds))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
-    from nas_plugins.lcbench import load_lcbench
-    tasks = load_lcbench().tasks
+    from bench.problems import lcbench_tasks
+    tasks = lcbench_tasks()
     if args.tasks == "all":
         chosen = list(range(len(tasks)))
     elif args.tasks.isdigit():
@@ -291,9 +270,11 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
         raise SystemExit(f"unknown contender(s) {unknown}; known: {', '.join(CONTENDERS)}")
     slow = set(args.slow.split(",")) if args.slow else set()
     t0 = time.perf_counter()
-    if any(n.startswith("lcranknet") and n != "lcranknet_online" for n in names):   # leave-one-task-out models
-        models = {_model_file(tasks[ti], args.pretrain_steps, 0, args.folds): ti for ti in chosen}
-        _map(_pretrain, [(tasks[ti], args.pretrain_steps, args.folds) for ti in models.values()], args.processes)
+    if any(n.startswith("lcranknet") and n != "lcranknet_online" for n in names):   # held-out models, one per seed
+        models = {_model_file(tasks[ti], args.pretrain_steps, s, args.folds): (ti, s)
+                  for ti in chosen for s in range(args.seeds)}
+        _map(_pretrain, [(tasks[ti], args.pretrain_steps, s, args.folds) for ti, s in models.values()],
+             args.processes)
     pretrain_s = time.perf_counter() - t0
 
     def cells(budget_of=None):

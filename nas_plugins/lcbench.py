@@ -1,8 +1,8 @@
 """LCBench (Zimmer et al., TPAMI 2021): its search space and a loader for the learning-curve table.
 
 The table ``lcbench_curves.npz`` (1,000 MLP configurations x 34 OpenML tasks x 52 epochs) ships
-outside the repository; :func:`benchmarks_dir` finds it through ``$NASP_BENCHMARKS`` (default
-``<repo>/../shared/benchmarks``). LCRankNet pre-trains on it; ``bench/`` simulates experiments on it.
+outside the package: pass its path, or set ``$NASP_BENCHMARKS`` to the folder holding it
+(:func:`benchmarks_dir`). LCRankNet pre-trains on it; ``bench/`` simulates experiments on it.
 
 Example::
 
@@ -43,9 +43,10 @@ LCBENCH_SPACE = {
 
 
 def benchmarks_dir() -> Path:
-    """``$NASP_BENCHMARKS``, or ``<repo>/../shared/benchmarks``."""
-    repo = Path(__file__).resolve().parent.parent
-    return Path(os.environ.get("NASP_BENCHMARKS") or repo.parent / "shared" / "benchmarks")
+    """``$NASP_BENCHMARKS``: the folder holding the benchmark tables (``lcbench_curves.npz``,
+    ``nb201.csv.gz``). The package assumes no place for them; unset, this is the current folder and
+    the readers' errors name the variable."""
+    return Path(os.environ.get("NASP_BENCHMARKS") or ".")
 
 
 @dataclass(frozen=True)

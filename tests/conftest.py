@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TOY_TRIAL = ROOT / "tests" / "trials" / "toy_trial.py"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests" / "trials"))
+# The benchmark tables of this repository's checkout (the package itself assumes no place for them);
+# trial subprocesses inherit the variable.
+os.environ.setdefault("NASP_BENCHMARKS", str(ROOT.parent / "shared" / "benchmarks"))
 
 
 def exhaust(strategy, limit: int = 10_000) -> list[dict]:

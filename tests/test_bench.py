@@ -119,14 +119,70 @@ def test_nni_tpe_and_our_random_run_in_the_same_loop(lcbench, cifar10):
     assert all(isinstance(r.config["batch_size"], int) for r in trace.records)
 
 
-def test_assessor_stops_trials_early(lcbench):
+def test_assessor_stops_trials_early_and_their_untrained_epochs_return_to_the_budget(lcbench):
     from bench.harness import run
     from tuners.hosts.nni_host import ADAPTERS
     trace = run(lambda s: ADAPTERS["random"]["class"](optimize_mode="maximize", seed=s), lcbench, 30, workers=2,
                 seed=1, assessor_factory=lambda s: ADAPTERS["median_stop"]["class"](optimize_mode="maximize"))
     stopped = [r for r in trace.records if r.value is None]
     assert stopped and all(r.epochs < 52 and r.cost < lcbench.time[r.index, -1] for r in stopped)
-    assert len(trace.records) == 30
+    # charged only what they trained: the run goes on until 30 x 52 epochs are really spent
+    assert sum(r.epochs for r in trace.records) == 30 * 52
+    assert len(trace.records) > 30
+    assert trace.arrays()["units"][-1] == pytest.approx(30)
+
+
+class _FixedTuner:
+    """An NNI tuner proposing the given configurations in order (then none)."""
+
+    def __init__(self, configs):
+        self.configs = list(configs)
+
+    def update_search_space(self, space):
+        pass
+
+    def generate_multiple_parameters(self, ids, **kwargs):
+        return [self.configs.pop(0)] if self.configs else []
+
+    def receive_trial_result(self, *args, **kwargs):
+        pass
+
+    def trial_end(self, *args, **kwargs):
+        pass
+
+
+def test_resumed_epochs_are_keyed_by_the_configuration_not_the_table_row(lcbench):
+    session = lcbench.session()
+    config = lcbench.table_config(7)
+    neighbour = {**config, "momentum": config["momentum"] + 1e-6}        # another configuration, same row
+    assert lcbench.nearest(neighbour) == 7
+    session.evaluate({**config, "epochs": 10})
+    other = session.evaluate({**neighbour, "epochs": 20})
+    assert other.epochs == 20                # no free epochs from another configuration's checkpoint
+    again = session.evaluate({**config, "epochs": 20})
+    assert again.epochs == 10                # the same configuration resumes
+
+
+def test_regret_is_read_at_the_epoch_the_incumbent_was_trained_to(lcbench):
+    from bench.harness import run
+    config = lcbench.table_config(11)
+    trace = run(lambda s: _FixedTuner([{**config, "epochs": 27}]), lcbench, 1, seed=0)
+    (record,) = trace.records
+    assert record.budget == 27
+    assert record.regret == pytest.approx(lcbench.optimum - lcbench.acc[11, 26])
+    assert record.regret != pytest.approx(lcbench.regret(11))
+
+
+def test_every_contender_spends_exactly_its_epoch_budget(lcbench):
+    """Hyperband's last evaluation is cut at the budget (it used to overshoot it), as random search's is."""
+    from bench.anchors import get_contender
+    from bench.harness import run
+    for name in ("hyperband", "asha", "random"):
+        for workers in (1, 3):
+            trace = run(get_contender(name).make, lcbench, 7, workers=workers, seed=2)
+            assert sum(r.epochs for r in trace.records) == 7 * 52, (name, workers)
+    trace = run(get_contender("hyperband").make, lcbench, 7, seed=2)
+    assert trace.records[-1].value is None and trace.records[-1].epochs < 52 * 7   # the cut trial
 
 
 def test_optuna_space_mapping():

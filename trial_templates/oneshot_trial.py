@@ -43,7 +43,7 @@ What it reports:
   DARTS: the argmax of the architecture parameters) as a single path with the shared weights (after BN
   recalibration when ``bn_recalibration``). Under NNI it is ``{"default": accuracy}`` plus
   ``"ground_truth"`` when the space has a lookup table (NB201: the CIFAR-10 test accuracy in percent of the
-  cell trained stand-alone, from ``nb201.csv.gz`` in ``$NASP_BENCHMARKS`` or ``../shared/benchmarks``);
+  cell trained stand-alone, from ``nb201.csv.gz`` in ``$NASP_BENCHMARKS``);
   our tuners read ``"default"``;
 - the exported architecture: a line ``exported architecture: {...}`` (JSON) in the trial log, and the file
   ``exported_arch.json`` (architecture, accuracy, ground truth, options) in ``$NNI_OUTPUT_DIR`` (NNI's trial
