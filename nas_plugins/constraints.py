@@ -1,15 +1,19 @@
-"""Cost budgets and the MnasNet reward, shared by the NAS strategies.
+"""Cost budgets, the MnasNet reward and Pareto fronts, for every strategy.
 
 A *cost* is any number a configuration has that should stay small: parameters, FLOPs, measured
 latency. It comes from a user function ``config -> float``, given directly or, from a YAML file,
-as an importable ``"package.module:function"`` path. With it a strategy can
+as an importable ``"package.module:function"`` path. :class:`Constraint` holds the options;
+:class:`Constrained` applies them to any :class:`~nas_plugins.strategy.Strategy`, and
+``tuners.registry.create(name, space, cost=..., max_cost=...)`` wraps every registered strategy
+in it (so do the NNI and AutoGluon adapters, through the registry). With them a strategy can
 
-* filter: ``max_cost`` makes every configuration with ``cost > max_cost`` infeasible; strategies
-  never propose one (see :func:`propose_feasible`);
+* filter: ``max_cost`` makes every configuration with ``cost > max_cost`` infeasible; it is never
+  proposed;
 * trade off: ``reward_target`` (``T``) and ``reward_w`` (``w``) turn a result ``value`` into the
   MnasNet reward ``value * (cost / T) ** w`` (Tan et al. 2019, soft constraint, ``w = -0.07``),
   which the strategy then maximises;
-* report: :func:`pareto_front` keeps the (value, cost) trade-offs no other result beats.
+* report: :func:`pareto_front` keeps the (value, cost) trade-offs no other result beats
+  (:meth:`Constrained.pareto_front` for a run).
 
 Example::
 
@@ -26,10 +30,13 @@ import importlib
 import math
 from typing import Any, Callable, Mapping, Sequence
 
-from .space import config_key
-from .strategy import NotReady, Observation, SpaceExhausted, Strategy
+from .space import Space, config_key
+from .strategy import NotReady, SpaceExhausted, Strategy
 
-__all__ = ["Constraint", "pareto_front", "propose_feasible", "history_pareto_front"]
+__all__ = ["Constraint", "Constrained", "CONSTRAINT_OPTIONS", "pareto_front"]
+
+#: The options of :class:`Constraint`, accepted by every registered strategy (``tuners.registry``).
+CONSTRAINT_OPTIONS = ("cost", "max_cost", "reward_target", "reward_w")
 
 CostFn = Callable[[Mapping], float]
 _MIN_RATIO = 1e-6          # cost/target below this counts as this (a zero cost would make the reward infinite)
@@ -99,7 +106,7 @@ class Constraint:
         self.reward_w = float(reward_w)
         self._fn: CostFn | None = _resolve(cost) if isinstance(cost, str) else cost
         self._cache: dict[str, float] = {}
-        self.rejected = 0                         # infeasible proposals skipped (see propose_feasible)
+        self.rejected = 0                         # infeasible proposals skipped (see Constrained)
 
     @property
     def active(self) -> bool:
@@ -183,60 +190,177 @@ def pareto_front(points: Sequence[tuple[dict, float, float]]) -> list[tuple[dict
     return front
 
 
-def history_pareto_front(history: Sequence[Observation], constraint: Constraint,
-                         score: Callable[[float], float]) -> list[dict]:
-    """``[{"config", "value", "cost"}]``: the Pareto front of the successful results in ``history``,
-    ``score`` turning values higher-is-better (so ``mode="min"`` works). Needs ``constraint.cost``."""
-    if constraint.cost is None:
-        raise ValueError("pareto_front needs the cost option (a function config -> cost)")
-    points = []
-    for obs in history:
-        if obs.value is None:
-            continue
-        try:
-            cost = constraint.cost_of(obs.config)
-        except Exception:  # noqa: BLE001  (a foreign configuration the cost function cannot price)
-            continue
-        points.append((obs, score(obs.value), cost))
-    return [{"config": obs.config, "value": obs.value, "cost": cost}
-            for obs, _, cost in pareto_front(points)]
+_TRIES = 1000        # inner proposals per ask before no feasible one counts as none left
+_PATIENCE = 50       # rejections in a row (one ask) told as failures; the next ones as the worst result
 
 
-def propose_feasible(propose: Callable[[], dict], constraint: Constraint, strategy: Strategy,
-                     tries: int = 1000) -> dict:
-    """The first of up to ``tries`` proposals of ``propose()`` within ``max_cost``.
+class Constrained(Strategy):
+    """Any strategy under a :class:`Constraint`; itself a :class:`~nas_plugins.strategy.Strategy`.
 
-    Rejected proposals are marked seen on ``strategy`` (never proposed again) and counted in
-    ``constraint.rejected``. Raises :class:`SpaceExhausted` naming ``max_cost`` when no feasible
-    proposal turns up or ``propose`` itself runs out.
+    * ``ask``: the inner strategy's next proposal, if it is feasible (``cost <= max_cost``). An
+      infeasible one is told back to the inner strategy as a *failed trial*, and the inner strategy
+      is asked again: up to ``tries`` times, then :class:`~nas_plugins.strategy.SpaceExhausted`
+      naming ``max_cost`` (also when the inner strategy runs out). Why a failure, not a silent
+      redraw: every strategy handles failures (the configuration is never proposed again and no
+      value is learnt for it), and telling closes what a strategy keeps for a pending proposal
+      (Bayesian optimization's constant liar, WeakNAS's pending set, a Hyperband rung that would
+      otherwise wait for that result forever). Why not a penalty value: the constrained optimum
+      usually lies on the budget's edge, and a model told "infeasible = bad" pulls its feasible
+      neighbours down too (NAS-Bench-201, params in the cheapest 25%, 50 evaluations: bo regret
+      0.26 with failures, 0.62 with the worst result; WeakNAS worse too; evolution and REINFORCE
+      no better). But a strategy that learns nothing from failures and never runs out of new
+      points (bo exploring an unobserved category or continuous axis beyond the budget) would
+      propose infeasible configurations forever: after ``patience`` rejections in a row within one
+      ask (50; bo on NAS-Bench-201 at 10% feasible never needed more than 38), the next ones are
+      told as the inner strategy's worst result so far, which any model learns from. Rejections
+      count as trials *inside* the inner strategy (e.g. toward its warm-up), never in ``history``.
+    * A strategy that ranks pools of candidates can skip infeasible ones itself: if it has a
+      ``set_feasibility(predicate)`` method (WeakNAS does), it gets ``constraint.feasible``; its
+      proposals are still checked here.
+    * ``tell``: ``history`` and ``best`` keep the results as given. The inner strategy hears the
+      MnasNet reward when ``reward_target`` is set (negated in ``mode="min"``, so that its score is
+      the reward), and a failure for a result over ``max_cost`` told from elsewhere.
+    * :meth:`pareto_front`: the (value, cost) trade-offs of the results.
+
+    Costs are computed without the inner strategy's ``budget_key`` (a Hyperband budget is not part
+    of the configuration's cost). Attributes the wrapper lacks (``population``, ``probabilities()``,
+    ``budget_key``...) are the inner strategy's. The same seed gives the same proposals: the
+    wrapper draws nothing itself.
 
     Example::
 
-        >>> import numpy as np
-        >>> from nas_plugins.constraints import Constraint, propose_feasible
+        >>> from nas_plugins.constraints import Constrained, Constraint
         >>> from nas_plugins.space import Space
         >>> from tuners.random_search import RandomSearch
         >>> space = Space.from_nni({"width": {"_type": "choice", "_value": [16, 32, 64, 128]}})
-        >>> strategy, rng = RandomSearch(space, seed=0), np.random.default_rng(0)
-        >>> constraint = Constraint(cost=lambda cfg: cfg["width"], max_cost=32)
-        >>> propose_feasible(lambda: space.sample(rng), constraint, strategy)
-        {'width': 32}
-        >>> constraint.rejected, strategy.was_seen({"width": 128})     # 128, 64, 64 were skipped
-        (3, True)
+        >>> s = Constrained(RandomSearch(space, seed=0), Constraint(cost=lambda c: c["width"], max_cost=32))
+        >>> [s.ask()["width"] for _ in range(2)], s.constraint.rejected    # 128 and 64 were told as failures
+        ([32, 16], 2)
+        >>> s.ask()
+        Traceback (most recent call last):
+        ...
+        nas_plugins.strategy.SpaceExhausted: no feasible configuration left with cost <= max_cost=32 (2 infeasible skipped; all 4 configurations proposed)
     """
-    if constraint.max_cost is None:
-        return propose()
-    for _ in range(tries):
-        try:
-            config = propose()
-        except NotReady:
-            raise
-        except SpaceExhausted as exc:
-            raise SpaceExhausted(f"no feasible configuration left with cost <= max_cost={constraint.max_cost:g} "
-                                 f"({constraint.rejected} infeasible skipped; {exc})") from None
-        if constraint.feasible(config):
+
+    def __init__(self, strategy: Strategy, constraint: Constraint, *, tries: int = _TRIES,
+                 patience: int = _PATIENCE):
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"Constrained wraps a Strategy, got {type(strategy).__name__}")
+        if isinstance(strategy, Constrained):
+            raise ValueError("the strategy is already constrained: give all cost options to one Constrained")
+        if not isinstance(constraint, Constraint):
+            raise TypeError(f"expected a Constraint, got {type(constraint).__name__}")
+        if strategy.history:
+            raise ValueError("wrap a strategy before it has results (it would have learnt from values, not rewards)")
+        if not isinstance(tries, int) or isinstance(tries, bool) or tries < 1:
+            raise ValueError(f"tries must be a positive integer, got {tries!r}")
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
+            raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
+        self.inner = strategy
+        self.constraint = constraint
+        self.tries = tries
+        self.patience = patience
+        super().__init__(None, seed=strategy.seed, mode=strategy.mode)
+        self.space = strategy.space
+        self.trial_budget = strategy.trial_budget
+        restrict = getattr(strategy, "set_feasibility", None)
+        if callable(restrict) and constraint.max_cost is not None:
+            restrict(constraint.feasible)       # a strategy ranking candidate pools skips infeasible ones
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The inner strategy's registry name."""
+        return self.inner.name
+
+    def __getattr__(self, attr: str) -> Any:
+        # Called only for attributes the wrapper lacks; "inner" itself is missing while unpickling.
+        if attr.startswith("__") or attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    def __repr__(self) -> str:
+        return f"Constrained({type(self.inner).__name__}, {self.constraint!r})"
+
+    # -- Strategy ---------------------------------------------------------------------------------
+    def set_space(self, space: Space) -> None:
+        super().set_space(space)
+        self.inner.set_space(space)
+
+    def set_trial_budget(self, n: int | None) -> None:
+        super().set_trial_budget(n)
+        self.inner.set_trial_budget(n)
+
+    def _propose(self) -> dict:
+        max_cost = self.constraint.max_cost
+        for attempt in range(self.tries):
+            try:
+                config = self.inner.ask()
+            except NotReady:
+                raise
+            except SpaceExhausted as exc:
+                if max_cost is None:
+                    raise
+                raise SpaceExhausted(f"no feasible configuration left with cost <= max_cost={max_cost:g} "
+                                     f"({self.constraint.rejected} infeasible skipped; {exc})") from None
+            if self.constraint.feasible(self._priced(config)):
+                return config
+            self._reject(config, penalise=attempt >= self.patience)
+        raise SpaceExhausted(f"no configuration with cost <= max_cost={max_cost:g} in {self.tries} proposals")
+
+    def _observe(self, config: dict, value: float | None) -> None:
+        self.inner.tell(config, self._inner_value(config, value))
+
+    # -- public helpers ---------------------------------------------------------------------------
+    def pareto_front(self) -> list[dict]:
+        """``[{"config", "value", "cost"}]``: the results no other beats in both value and cost, by
+        cost (needs the ``cost`` option). Results the cost function cannot price are left out."""
+        if self.constraint.cost is None:
+            raise ValueError("pareto_front needs the cost option (a function config -> cost)")
+        points = []
+        for obs in self.history:
+            if obs.value is None:
+                continue
+            try:
+                cost = self.constraint.cost_of(self._priced(obs.config))
+            except Exception:  # noqa: BLE001  (a foreign configuration the cost function cannot price)
+                continue
+            points.append((obs, self.score(obs.value), cost))
+        return [{"config": obs.config, "value": obs.value, "cost": cost} for obs, _, cost in pareto_front(points)]
+
+    # -- internals --------------------------------------------------------------------------------
+    def _reject(self, config: dict, penalise: bool) -> None:
+        """An infeasible proposal of the inner strategy: told back to it as a failure, or with
+        ``penalise`` as its worst result so far; never proposed here."""
+        self.constraint.rejected += 1
+        self._seen.add(config_key(config))
+        self.inner.tell(config, self._penalty() if penalise else None)
+
+    def _penalty(self) -> float | None:
+        """The inner strategy's worst successful result (in its terms: a reward with
+        ``reward_target``), None before the first."""
+        scores = [self.inner.score(o.value) for o in self.inner.history if o.value is not None]
+        if not scores:
+            return None
+        return min(scores) if self.mode == "max" else -min(scores)
+
+    def _priced(self, config: dict) -> dict:
+        """``config`` without the inner strategy's budget key: what the cost function sees."""
+        key = getattr(self.inner, "budget_key", None)
+        if key is None or key not in config:
             return config
-        strategy._seen.add(config_key(config))
-        constraint.rejected += 1
-    raise SpaceExhausted(f"no configuration with cost <= max_cost={constraint.max_cost:g} "
-                         f"in {tries} proposals")
+        return {k: v for k, v in config.items() if k != key}
+
+    def _inner_value(self, config: dict, value: float | None) -> float | None:
+        """What the inner strategy is told: None for a failure or an infeasible configuration, the
+        MnasNet reward (in the direction of ``mode``) with ``reward_target``, else ``value``."""
+        if value is None:
+            return None
+        priced = self._priced(config)
+        if self.space is not None and not self.space.contains(priced):
+            return value                      # not a configuration of the space: the inner strategy decides
+        if not self.constraint.feasible(priced):
+            return None
+        if self.constraint.reward_target is None:
+            return value
+        reward = self.constraint.reward(self.score(value), priced)
+        return reward if self.mode == "max" else -reward

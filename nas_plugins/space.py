@@ -37,7 +37,7 @@ from typing import Any, Iterator, Mapping, Sequence, Union
 import numpy as np
 
 __all__ = ["SearchSpaceError", "Float", "Integer", "Normal", "Choice", "Branch", "Param", "Space",
-           "config_key", "NNI_TYPES"]
+           "config_key", "quantize", "values_equal", "NNI_TYPES"]
 
 NNI_TYPES = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform",
              "normal", "qnormal", "lognormal", "qlognormal")
@@ -67,8 +67,13 @@ def _check_json(path: str, value: Any) -> None:
         raise _fail(path, f"value {value!r} is not JSON-serialisable ({exc})") from None
 
 
-def _quantize(x: float, q: float | None, low: float | None = None, high: float | None = None) -> float:
-    """NNI's rule for q-types: ``clip(round(x / q) * q, low, high)``."""
+def quantize(x: float, q: float | None, low: float | None = None, high: float | None = None) -> float:
+    """NNI's rule for q-types: ``clip(round(x / q) * q, low, high)`` (no rounding without ``q``, no
+    clipping without bounds); always a float.
+
+    >>> quantize(0.4, 0.25, 0.0, 1.0), quantize(1.7, None, 0.0, 1.0), quantize(7, 2)
+    (0.5, 1.0, 8.0)
+    """
     if q is not None:
         x = round(x / q) * q
     if low is not None:
@@ -78,13 +83,23 @@ def _quantize(x: float, q: float | None, low: float | None = None, high: float |
     return float(x)
 
 
-def _equal(a: Any, b: Any) -> bool:
-    """Option equality where 1 == 1.0 but True != 1."""
+def values_equal(a: Any, b: Any) -> bool:
+    """Parameter-value equality as the space sees it: numbers within 1e-9 (relative) are equal,
+    ``1 == 1.0`` but ``True != 1``; anything else by ``==``.
+
+    >>> values_equal(1, 1.0), values_equal(True, 1), values_equal(0.1 + 0.2, 0.3), values_equal("a", "a")
+    (True, False, True, True)
+    """
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if _is_number(a) and _is_number(b):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     return a == b
+
+
+# Old private names, kept until every importer uses the public ones (tuners/skopt_bo.py imports _quantize).
+_quantize = quantize
+_equal = values_equal
 
 
 @dataclass(frozen=True)
@@ -108,7 +123,7 @@ class Float:
             x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             x = rng.uniform(self.low, self.high)
-        return _quantize(x, self.q, self.low, self.high)
+        return quantize(x, self.q, self.low, self.high)
 
     def grid(self, points: int | None) -> list[float]:
         """``points`` values (log-spaced for log types); ``None``: every value of a q-type."""
@@ -121,7 +136,7 @@ class Float:
             raw[0], raw[-1] = self.low, (self.high if points > 1 else self.low)
         else:
             raw = np.linspace(self.low, self.high, points)
-        return _dedupe(_quantize(float(x), self.q, self.low, self.high) for x in raw)
+        return _dedupe(quantize(float(x), self.q, self.low, self.high) for x in raw)
 
     @property
     def size(self) -> float:
@@ -193,7 +208,7 @@ class Normal:
 
     def sample(self, rng: np.random.Generator) -> float:
         x = rng.normal(self.mu, self.sigma)
-        return _quantize(math.exp(x) if self.log else x, self.q)
+        return quantize(math.exp(x) if self.log else x, self.q)
 
     def grid(self, points: int | None) -> list[float]:
         # Evenly spaced quantiles of the distribution (never its infinite tails).
@@ -202,7 +217,7 @@ class Normal:
         from statistics import NormalDist
         dist = NormalDist(self.mu, self.sigma)
         raw = [dist.inv_cdf((i + 1) / (points + 1)) for i in range(points)]
-        return _dedupe(_quantize(math.exp(x) if self.log else x, self.q) for x in raw)
+        return _dedupe(quantize(math.exp(x) if self.log else x, self.q) for x in raw)
 
     size = math.inf
 
@@ -244,7 +259,7 @@ class Choice:
             if isinstance(option, Branch):
                 if isinstance(value, Mapping) and value.get("_name") == option.name:
                     return i
-            elif _equal(option, value):
+            elif values_equal(option, value):
                 return i
         return -1
 
@@ -287,7 +302,7 @@ def _dedupe(values) -> list:
     """Drop repeats from a non-decreasing sequence (linear: compares each value with the last kept)."""
     out: list = []
     for v in values:
-        if not out or not _equal(v, out[-1]):
+        if not out or not values_equal(v, out[-1]):
             out.append(v)
     return out
 
@@ -296,7 +311,7 @@ def _dedupe(values) -> list:
 def _q_values(low: float, high: float, q: float) -> tuple:
     """Every value of a q-type, cached: grids and sizes ask for it once per configuration."""
     k_lo, k_hi = round(low / q), round(high / q)
-    return tuple(_dedupe(_quantize(k * q, None, low, high) for k in range(k_lo, k_hi + 1)))
+    return tuple(_dedupe(quantize(k * q, None, low, high) for k in range(k_lo, k_hi + 1)))
 
 
 @dataclass(frozen=True)

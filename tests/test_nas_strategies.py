@@ -1,4 +1,5 @@
-"""NAS strategies: regularized evolution, REINFORCE, and the shared cost constraints."""
+"""NAS strategies: regularized evolution, REINFORCE, and their cost constraints (through the registry's
+``Constrained`` wrapper, which every strategy gets: see also test_constraints.py)."""
 from __future__ import annotations
 
 import copy
@@ -10,7 +11,7 @@ import pytest
 
 from conftest import ask_tell, exhaust, keys
 
-from nas_plugins.constraints import Constraint, pareto_front, propose_feasible
+from nas_plugins.constraints import Constrained, Constraint, pareto_front
 from nas_plugins.space import Choice, Float, Integer, Normal, Space, config_key
 from nas_plugins.strategy import SpaceExhausted
 from tuners import registry
@@ -328,20 +329,6 @@ def test_nothing_feasible_names_max_cost(name):
         finite.ask()
 
 
-def test_propose_feasible_marks_rejects_seen():
-    strategy = RegularizedEvolution(SMALL, seed=0)
-    constraint = Constraint(conv_cost, max_cost=0)
-    heavy = [{"e0": "conv", "e1": "pool", "e2": "skip"}, {"e0": "pool", "e1": "conv", "e2": "conv"}]
-    light = {"e0": "pool", "e1": "skip", "e2": "skip"}
-    proposals = iter(heavy + [light])
-    assert propose_feasible(lambda: next(proposals), constraint, strategy) == light
-    assert constraint.rejected == 2
-    assert all(strategy.was_seen(c) for c in heavy) and not strategy.was_seen(light)
-    with pytest.raises(SpaceExhausted, match="max_cost=0 in 5 proposals"):
-        propose_feasible(lambda: heavy[0], constraint, strategy, tries=5)
-    assert propose_feasible(lambda: heavy[0], Constraint(), strategy) == heavy[0]   # no budget: no filter
-
-
 def test_mnasnet_reward():
     c = Constraint(cost=conv_cost, reward_target=2.0, reward_w=-0.07)
     cell = {"a": "conv", "b": "conv", "c": "conv", "d": "conv"}       # cost 4
@@ -354,7 +341,7 @@ def test_mnasnet_reward():
 
 
 def test_evolution_selects_by_reward():
-    evo = RegularizedEvolution(NB, seed=0, cost=conv_cost, reward_target=1.0, reward_w=-0.5)
+    evo = registry.create("evolution", NB, seed=0, cost=conv_cost, reward_target=1.0, reward_w=-0.5)
     light = {e: "skip_connect" for e in EDGES}
     heavy = {e: "nor_conv_3x3" for e in EDGES}
     evo.tell(light, 0.8)
@@ -378,7 +365,7 @@ def test_pareto_front_hand_made():
 @pytest.mark.parametrize("mode", ["max", "min"])
 def test_strategy_pareto_front(mode):
     sign = 1 if mode == "max" else -1
-    evo = RegularizedEvolution(SMALL, seed=0, cost=conv_cost, mode=mode)
+    evo = registry.create("evolution", SMALL, seed=0, cost=conv_cost, mode=mode)
     cells = [("skip", "skip", "skip", 0.5), ("conv", "skip", "skip", 0.7), ("conv", "conv", "skip", 0.6),
              ("conv", "conv", "conv", 0.9), ("pool", "pool", "pool", 0.4)]
     for a, b, c, v in cells:
@@ -388,11 +375,11 @@ def test_strategy_pareto_front(mode):
     assert [(f["value"], f["cost"]) for f in front] == [(sign * 0.5, 0), (sign * 0.7, 1), (sign * 0.9, 3)]
     assert front[0]["config"] == {"e0": "skip", "e1": "skip", "e2": "skip"}
     with pytest.raises(ValueError, match="cost"):
-        Reinforce(SMALL).pareto_front()
+        Constrained(Reinforce(SMALL), Constraint()).pareto_front()
 
 
 def test_constraint_pickles_with_a_path():
-    evo = RegularizedEvolution(SMALL, seed=0, cost="test_nas_strategies:conv_cost", max_cost=1)
+    evo = registry.create("evolution", SMALL, seed=0, cost="test_nas_strategies:conv_cost", max_cost=1)
     run(evo, lambda c: 0.0, 3)
     clone = pickle.loads(pickle.dumps(evo))
     assert clone.constraint._fn is None                     # the path is imported again on use
@@ -433,7 +420,7 @@ def test_invalid_options_name_the_option(name, options, word):
 
 
 def test_bad_cost_values_are_reported():
-    strategy = RegularizedEvolution(SMALL, seed=0, cost=lambda c: float("nan"), max_cost=1)
+    strategy = registry.create("evolution", SMALL, seed=0, cost=lambda c: float("nan"), max_cost=1)
     with pytest.raises(ValueError, match="not a finite number"):
         strategy.ask()
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import ask_tell, keys
 
+from nas_plugins.constraints import Constrained, Constraint
 from nas_plugins.space import Space, config_key
 from nas_plugins.strategy import SpaceExhausted
 from tuners import registry
@@ -226,7 +227,7 @@ def a_lover(config: dict) -> float:
 
 
 def test_max_cost_is_never_exceeded():
-    s = WeakNAS(CELL, seed=0, cost=convs, max_cost=2)
+    s = registry.create("weaknas", CELL, seed=0, cost=convs, max_cost=2)
     configs = ask_tell(s, a_lover, 60)
     assert all(convs(c) <= 2 for c in configs)
     assert len(set(keys(configs))) == 60
@@ -235,11 +236,11 @@ def test_max_cost_is_never_exceeded():
     assert front and all(set(p) == {"config", "value", "cost"} for p in front)
     assert [p["cost"] for p in front] == sorted(p["cost"] for p in front)
     with pytest.raises(ValueError, match="cost"):
-        WeakNAS(CELL).pareto_front()
+        Constrained(WeakNAS(CELL), Constraint()).pareto_front()
 
 
 def test_reward_target_is_the_fitted_target():
-    s = WeakNAS(CELL, seed=0, cost=lambda c: 1.0 + convs(c), reward_target=2.0, reward_w=-0.5)
+    s = registry.create("weaknas", CELL, seed=0, cost=lambda c: 1.0 + convs(c), reward_target=2.0, reward_w=-0.5)
     configs = ask_tell(s, lambda c: 3.0, 12)
     _, y = s._training_set()
     assert np.allclose(y, [3.0 * ((1.0 + convs(c)) / 2.0) ** -0.5 for c in configs])
@@ -247,7 +248,7 @@ def test_reward_target_is_the_fitted_target():
 
 def test_constraint_infeasible_space_ends():
     space = Space.from_nni({"x": spec("choice", 1, 2, 3)})
-    s = WeakNAS(space, seed=0, cost=lambda c: c["x"], max_cost=1, n_init=1)
+    s = registry.create("weaknas", space, seed=0, cost=lambda c: c["x"], max_cost=1, n_init=1)
     assert s.ask() == {"x": 1}
     s.tell({"x": 1}, 0.5)
     with pytest.raises(SpaceExhausted, match="max_cost"):

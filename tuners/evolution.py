@@ -23,8 +23,10 @@ Mutation changes one active parameter, chosen uniformly:
   replaced by a prior sample.
 
 Asks while results are pending produce more children from the current population. Failed
-results and configurations outside the space (or over ``max_cost``) never join the population;
-results of configurations it never proposed do. Nothing is proposed twice: a seen child is
+results and configurations outside the space never join the population; results of configurations
+it never proposed do. Cost budgets and the MnasNet reward (``cost``, ``max_cost``, ``reward_target``)
+come from :class:`~nas_plugins.constraints.Constrained`, which ``tuners.registry.create`` wraps
+around any strategy: then the population holds rewards and infeasible configurations are failures. Nothing is proposed twice: a seen child is
 mutated again (a new tournament every 10 tries), then a random unseen sample is used; a finite
 space ends in :class:`~nas_plugins.strategy.SpaceExhausted`.
 
@@ -48,8 +50,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from nas_plugins.constraints import Constraint, history_pareto_front, propose_feasible
-from nas_plugins.space import Choice, Float, Integer, Normal, Param, Space, _equal, _quantize
+from nas_plugins.space import Choice, Float, Integer, Normal, Param, Space, quantize, values_equal
 from nas_plugins.strategy import Strategy, auto_warmup
 
 from .random_search import sample_unseen
@@ -119,12 +120,12 @@ def from_unit(p: Float | Integer | Normal, u: float) -> float | int:
         return p.low + min(n - 1, int(math.floor(u * n)))
     if isinstance(p, Normal):
         x = NormalDist(p.mu, p.sigma).inv_cdf(min(1 - _U_EPS, max(_U_EPS, u)))
-        return _quantize(math.exp(x) if p.log else x, p.q)
+        return quantize(math.exp(x) if p.log else x, p.q)
     if p.log:
         x = math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
     else:
         x = p.low + u * (p.high - p.low)
-    return _quantize(x, p.q, p.low, p.high)
+    return quantize(x, p.q, p.low, p.high)
 
 
 def _reflect(u: float) -> float:
@@ -158,11 +159,11 @@ def _mutate_number(p: Float | Integer | Normal, value: Any, rng: np.random.Gener
     u = to_unit(p, value)
     for attempt in range(_STEP_TRIES):
         new = from_unit(p, _reflect(u + rng.normal(0.0, scale * 2 ** attempt)))
-        if not _equal(new, value):
+        if not values_equal(new, value):
             return new
     for _ in range(_STEP_TRIES):
         new = p.sample(rng)
-        if not _equal(new, value):
+        if not values_equal(new, value):
             return new
     return value
 
@@ -189,13 +190,13 @@ def mutate(space: Space, config: Mapping, rng: np.random.Generator, scale: float
         holder[p.name] = p.expand(others[int(rng.integers(len(others)))], rng)
     else:
         holder[p.name] = _mutate_number(p, old, rng, scale)
-        if _equal(holder[p.name], old):
+        if values_equal(holder[p.name], old):
             return None
     return child
 
 
 class Member(NamedTuple):
-    """A population member: its configuration, result and fitness (score or MnasNet reward)."""
+    """A population member: its configuration, result and fitness (the result's score: higher is better)."""
     config: dict
     value: float
     fitness: float
@@ -210,10 +211,9 @@ class RegularizedEvolution(Strategy):
     population_size; the population then grows through children; unset, a quarter of the host's
     trial budget, at least 2 and at most 10, or 10 when the budget is unknown: see
     :func:`~nas_plugins.strategy.auto_warmup`), ``mutation_scale`` (standard deviation
-    of a numeric step in unit space), and the cost options of
-    :class:`~nas_plugins.constraints.Constraint` (``cost``, ``max_cost``, ``reward_target``,
-    ``reward_w``): infeasible configurations are never proposed, and with ``reward_target``
-    tournaments compare MnasNet rewards.
+    of a numeric step in unit space). The cost options (``cost``, ``max_cost``, ``reward_target``,
+    ``reward_w``) of every registered strategy apply through
+    :class:`~nas_plugins.constraints.Constrained`: with ``reward_target`` tournaments compare MnasNet rewards.
 
     Example::
 
@@ -227,8 +227,7 @@ class RegularizedEvolution(Strategy):
     """
 
     def __init__(self, space: Space | None = None, *, population_size: int = 32, sample_size: int = 8,
-                 n_init: int | None = None, mutation_scale: float = 0.2, cost: Any = None, max_cost: float | None = None,
-                 reward_target: float | None = None, reward_w: float = -0.07,
+                 n_init: int | None = None, mutation_scale: float = 0.2,
                  seed: int | None = None, mode: str = "max"):
         self.population_size = check_int("population_size", population_size, 1)
         self.sample_size = check_int("sample_size", sample_size, 1)
@@ -236,7 +235,6 @@ class RegularizedEvolution(Strategy):
             raise ValueError(f"sample_size ({sample_size}) must be <= population_size ({population_size})")
         self._n_init = None if n_init is None else check_int("n_init", n_init, 1)   # None: automatic
         self.mutation_scale = check_number("mutation_scale", mutation_scale, 0.0, 1.0, low_open=True)
-        self.constraint = Constraint(cost, max_cost, reward_target, reward_w)
         self.population: deque[Member] = deque()
         self._random_proposed = 0        # warm-up random proposals made so far
         self._last_random = False        # whether the last candidate was an initial random one
@@ -261,7 +259,7 @@ class RegularizedEvolution(Strategy):
             self._admit(obs.config, obs.value)
 
     def _propose(self) -> dict:
-        config = propose_feasible(self._candidate, self.constraint, self)
+        config = self._candidate()
         if self._last_random:
             self._random_proposed += 1
         return config
@@ -270,18 +268,12 @@ class RegularizedEvolution(Strategy):
         if self.space is not None:
             self._admit(config, value)
 
-    # -- public helpers ---------------------------------------------------------------------------
-    def pareto_front(self) -> list[dict]:
-        """``[{"config", "value", "cost"}]``: the results no other beats in both value and cost."""
-        return history_pareto_front(self.history, self.constraint, self.score)
-
     # -- internals --------------------------------------------------------------------------------
     def _admit(self, config: dict, value: float | None) -> None:
         assert self.space is not None
-        if value is None or not self.space.contains(config) or not self.constraint.feasible(config):
+        if value is None or not self.space.contains(config):
             return
-        fitness = self.constraint.reward(self.score(value), config)
-        self.population.append(Member(config, value, fitness))
+        self.population.append(Member(config, value, self.score(value)))
         while len(self.population) > self.population_size:
             self.population.popleft()
 

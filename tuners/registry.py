@@ -16,13 +16,26 @@ Example::
     >>> registry.create("random", seeds=0)
     Traceback (most recent call last):
     ...
-    ValueError: unknown option 'seeds' for 'random'; accepted: max_retries, seed, mode
+    ValueError: unknown option 'seeds' for 'random'; accepted: max_retries, seed, mode, cost, max_cost, reward_target, reward_w
+
+Every strategy also takes the cost options of :class:`~nas_plugins.constraints.Constraint` (``cost``,
+``max_cost``, ``reward_target``, ``reward_w``); given, :func:`create` wraps it in
+:class:`~nas_plugins.constraints.Constrained`::
+
+    >>> from nas_plugins.space import Space
+    >>> space = Space.from_nni({"width": {"_type": "choice", "_value": [16, 32, 64]}})
+    >>> s = registry.create("random", space, seed=0, cost=lambda c: c["width"], max_cost=32)
+    >>> type(s).__name__, s.name, sorted(s.ask()["width"] for _ in range(2))
+    ('Constrained', 'random', [16, 32])
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
+
+from nas_plugins.constraints import CONSTRAINT_OPTIONS, Constrained, Constraint
+from nas_plugins.strategy import Strategy
 
 __all__ = ["AlgorithmInfo", "UnknownAlgorithmError", "register", "get", "algorithms", "create",
            "check_options"]
@@ -98,10 +111,25 @@ def algorithms(kind: Kind | None = None) -> list[AlgorithmInfo]:
     return [i for i in _REGISTRY.values() if kind in (None, i.kind)]
 
 
-def option_names(cls: type) -> list[str]:
-    """The keyword options ``cls`` accepts (besides the search space)."""
+def _own_option_names(cls: type) -> list[str]:
+    """The keyword-only parameters of ``cls.__init__``."""
     params = inspect.signature(cls.__init__).parameters.values()
     return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def _wrapper_options(cls: type) -> list[str]:
+    """The cost options :func:`create` applies through :class:`Constrained` rather than ``cls``: all
+    of them for a strategy, except any the class takes itself; none for an early stopper."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        return []
+    own = _own_option_names(cls)
+    return [name for name in CONSTRAINT_OPTIONS if name not in own]
+
+
+def option_names(cls: type) -> list[str]:
+    """The keyword options ``cls`` accepts (besides the search space); for a strategy, followed by
+    the cost options (see :func:`create`)."""
+    return _own_option_names(cls) + _wrapper_options(cls)
 
 
 def check_options(cls: type, options: dict) -> None:
@@ -113,9 +141,17 @@ def check_options(cls: type, options: dict) -> None:
 
 
 def create(name: str, space=None, **options):
-    """Instantiate a registered algorithm with validated options."""
+    """Instantiate a registered algorithm with validated options.
+
+    A strategy given any of the cost options (``cost``, ``max_cost``, ``reward_target``; ``reward_w``
+    alone changes nothing) comes wrapped in :class:`~nas_plugins.constraints.Constrained`; without
+    them it is the plain class. Hosts build strategies through here, so every registered strategy
+    takes the cost options under NNI and AutoGluon too.
+    """
     info = get(name)
     check_options(info.cls, options)
-    if info.kind == "tuner":
-        return info.cls(space, **options)
-    return info.cls(**options)
+    if info.kind != "tuner":
+        return info.cls(**options)
+    constraint = Constraint(**{key: options.pop(key) for key in _wrapper_options(info.cls) if key in options})
+    strategy = info.cls(space, **options)
+    return Constrained(strategy, constraint) if constraint.active else strategy

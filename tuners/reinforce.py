@@ -11,10 +11,10 @@ the start, i.e. uniform) per parameter, each sampled independently.
 
 Learning: each result updates the logits along the gradient of the log-probability of *the
 configuration told* (computed from its values, so results of configurations the controller never
-proposed teach it too; configurations outside the space, failed or over ``max_cost`` are recorded
-but not learnt from)::
+proposed teach it too; configurations outside the space or failed are recorded but not learnt
+from)::
 
-    reward    r = score(value)                 (or the MnasNet reward with reward_target)
+    reward    r = score(value)
     advantage A = (r - b) / s                  b: moving-average baseline, s: moving RMS of r - b
     logits   += learning_rate * (A * grad log p(config) + entropy_weight * grad H(policy))
 
@@ -26,6 +26,10 @@ No repeats: a sampled configuration that was seen before is redrawn, the i-th re
 logits divided by a temperature ``1 + i/5`` (flatter, so sampling leaves the optimum it converged
 on for a neighbour) up to ``max_retries`` times; then a random unseen sample. A finite space ends
 in :class:`~nas_plugins.strategy.SpaceExhausted`.
+
+Cost budgets and the MnasNet reward (``cost``, ``max_cost``, ``reward_target``) come from
+:class:`~nas_plugins.constraints.Constrained`, which ``tuners.registry.create`` wraps around any
+strategy: then ``r`` is the reward, and infeasible configurations are failures.
 
 Example::
 
@@ -40,11 +44,10 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 
-from nas_plugins.constraints import Constraint, history_pareto_front, propose_feasible
 from nas_plugins.space import Branch, Choice, Float, Integer, Param, Space
 from nas_plugins.strategy import Strategy
 
@@ -77,9 +80,9 @@ class Reinforce(Strategy):
 
     Options: ``learning_rate`` (step on the logits), ``baseline_decay`` (of the reward baseline and
     scale), ``entropy_weight`` (entropy bonus keeping the policy from collapsing early), ``bins``
-    (cells of a numeric parameter), ``max_retries`` (policy redraws of a seen configuration), and
-    the cost options of :class:`~nas_plugins.constraints.Constraint` (``cost``, ``max_cost``,
-    ``reward_target``, ``reward_w``).
+    (cells of a numeric parameter), ``max_retries`` (policy redraws of a seen configuration). The
+    cost options of every registered strategy (``cost``, ``max_cost``, ``reward_target``,
+    ``reward_w``) apply through :class:`~nas_plugins.constraints.Constrained`.
 
     Example::
 
@@ -94,8 +97,7 @@ class Reinforce(Strategy):
 
     def __init__(self, space: Space | None = None, *, learning_rate: float = 0.2, baseline_decay: float = 0.9,
                  entropy_weight: float = 0.01, bins: int = 10, max_retries: int = 50,
-                 cost: Any = None, max_cost: float | None = None, reward_target: float | None = None,
-                 reward_w: float = -0.07, seed: int | None = None, mode: str = "max"):
+                 seed: int | None = None, mode: str = "max"):
         self.learning_rate = check_number("learning_rate", learning_rate, 0.0, low_open=True)
         self.baseline_decay = check_number("baseline_decay", baseline_decay, 0.0, 1.0)
         if self.baseline_decay == 1.0:
@@ -103,7 +105,6 @@ class Reinforce(Strategy):
         self.entropy_weight = check_number("entropy_weight", entropy_weight, 0.0)
         self.bins = check_int("bins", bins, 2)
         self.max_retries = check_int("max_retries", max_retries, 1)
-        self.constraint = Constraint(cost, max_cost, reward_target, reward_w)
         self.logits: dict[str, np.ndarray] = {}
         self.baseline: float | None = None   # moving average of rewards
         self._sq: float | None = None        # moving average of (reward - baseline) ** 2
@@ -120,7 +121,7 @@ class Reinforce(Strategy):
             self._learn(obs.config, obs.value)
 
     def _propose(self) -> dict:
-        return propose_feasible(self._candidate, self.constraint, self)
+        return self._candidate()
 
     def _observe(self, config: dict, value: float | None) -> None:
         if self.space is not None:
@@ -130,10 +131,6 @@ class Reinforce(Strategy):
     def probabilities(self) -> dict[str, list[float]]:
         """``{path: probabilities}`` of every categorical of the policy (paths as ``"op/conv/k"``)."""
         return {path: _softmax(z).tolist() for path, z in self.logits.items()}
-
-    def pareto_front(self) -> list[dict]:
-        """``[{"config", "value", "cost"}]``: the results no other beats in both value and cost."""
-        return history_pareto_front(self.history, self.constraint, self.score)
 
     # -- policy -----------------------------------------------------------------------------------
     def _build(self, space: Space, prefix: str) -> None:
@@ -199,9 +196,9 @@ class Reinforce(Strategy):
 
     def _learn(self, config: dict, value: float | None) -> None:
         assert self.space is not None
-        if value is None or not self.space.contains(config) or not self.constraint.feasible(config):
+        if value is None or not self.space.contains(config):
             return
-        r = self.constraint.reward(self.score(value), config)
+        r = self.score(value)
         if self.baseline is None:
             self.baseline = r
             return

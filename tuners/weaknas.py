@@ -5,21 +5,23 @@ One round:
 
 1. fit a small predictor (extra trees by default) on the
    :class:`~nas_plugins.encoding.ConfigEncoder` vectors of every successful result (the strategy's
-   own and any told from elsewhere); the target is the *rank* of ``score(value)`` (or of the
-   MnasNet reward with ``reward_target``), so only the order of the results matters;
+   own and any told from elsewhere); the target is the *rank* of ``score(value)``, so only the
+   order of the results matters;
 2. score a candidate pool: every unseen configuration of a finite space of at most
    ``max_enumerate`` configurations (NB201's 15,625 cells: enumerated and encoded once, cached),
    otherwise ``pool_size`` fresh prior samples (of which a share ``mutation_share`` may instead be
    mutations of the 10 best configurations so far: off by default, as it makes the search local);
-3. draw ``batch`` candidates uniformly from the predictor's ``top_n`` feasible unseen ones
-   (exploration rate ``batch / top_n``) and queue them, best-predicted first.
+3. draw ``batch`` candidates uniformly from the predictor's ``top_n`` unseen ones (exploration rate
+   ``batch / top_n``) and queue them, best-predicted first.
 
 The next round starts when the queue is empty, on whatever results have arrived: asks made while
 results are pending keep draining the queue. The first ``n_init`` configurations are prior samples
 (unset: a quarter of the host's trial budget, at least 2 and at most 10; 10 when it is unknown).
 Failed results are never fitted and nothing is proposed twice; a finite space ends in
-:class:`~nas_plugins.strategy.SpaceExhausted`. With ``max_cost`` infeasible configurations are
-never proposed (:mod:`nas_plugins.constraints`).
+:class:`~nas_plugins.strategy.SpaceExhausted`. Cost budgets and the MnasNet reward (``cost``,
+``max_cost``, ``reward_target``) come from :class:`~nas_plugins.constraints.Constrained`, which
+``tuners.registry.create`` wraps around any strategy: then the targets are rewards, and infeasible
+configurations are failures (never fitted).
 
 Defaults (``n_init=10, batch=5, top_n=20``, extra trees) were chosen on NAS-Bench-201; the paper
 used a larger start (50), ``top_n=100``, ``batch=10`` and an MLP, which ranked worse here at
@@ -60,9 +62,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from nas_plugins.constraints import Constraint, history_pareto_front, propose_feasible
 from nas_plugins.encoding import ConfigEncoder
-from nas_plugins.space import Branch, Choice, Float, Integer, Normal, Space, _quantize, config_key
+from nas_plugins.space import Branch, Choice, Float, Integer, Normal, Space, config_key, quantize
 from nas_plugins.strategy import SpaceExhausted, Strategy, auto_warmup
 
 from .random_search import sample_unseen
@@ -100,7 +101,7 @@ def _mutate_value(p: Any, value: Any, rng: np.random.Generator) -> Any:
         if not math.isclose(x, value, rel_tol=1e-12, abs_tol=1e-15):
             return x
     if isinstance(p, Float) and p.q is not None:     # then one quantum, inwards
-        return _quantize(value + (p.q if value - p.q < p.low else -p.q), p.q, p.low, p.high)
+        return quantize(value + (p.q if value - p.q < p.low else -p.q), p.q, p.low, p.high)
     return x
 
 
@@ -126,10 +127,10 @@ def _numeric_step(p: Integer | Float | Normal, value: float, rng: np.random.Gene
         lo, hi = (math.log(p.low), math.log(p.high)) if log else (p.low, p.high)
         x = math.log(value) if log else float(value)
         x = _reflect(x + rng.normal(0.0, 0.1 * (hi - lo)), lo, hi)
-        return _quantize(math.exp(x) if log else x, p.q, p.low, p.high)
+        return quantize(math.exp(x) if log else x, p.q, p.low, p.high)
     x = math.log(value) if (p.log and value > 0) else (p.mu if p.log else float(value))
     x += rng.normal(0.0, 0.25 * p.sigma)
-    return _quantize(math.exp(x) if p.log else x, p.q)
+    return quantize(math.exp(x) if p.log else x, p.q)
 
 
 def _mutable(p: Any) -> bool:
@@ -176,8 +177,9 @@ class WeakNAS(Strategy):
     paper's choice but ~5x slower) on the results so far, ranks the candidates (all of a finite
     space of up to ``max_enumerate`` configurations, else ``pool_size`` sampled ones, a share
     ``mutation_share`` of them mutations of the best configurations) and proposes ``batch`` drawn
-    uniformly from the ``top_n`` best-predicted ones. ``cost``, ``max_cost``, ``reward_target``,
-    ``reward_w``: see :class:`~nas_plugins.constraints.Constraint`.
+    uniformly from the ``top_n`` best-predicted ones. The cost options of every registered strategy
+    (``cost``, ``max_cost``, ``reward_target``, ``reward_w``) apply through
+    :class:`~nas_plugins.constraints.Constrained`.
 
     Example::
 
@@ -189,11 +191,12 @@ class WeakNAS(Strategy):
         >>> s.tell(config, 0.93)
     """
 
+    _feasible: Callable[[dict], bool] | None = None     # see set_feasibility
+
     def __init__(self, space: Space | None = None, *, n_init: int | None = None, batch: int = 5, top_n: int = 20,
                  predictor: str = "et", n_trees: int | None = None, pool_size: int = 5_000,
                  max_enumerate: int = 20_000,
-                 mutation_share: float = 0.0, cost: Any = None, max_cost: float | None = None, reward_target: float | None = None,
-                 reward_w: float = -0.07, seed: int | None = None, mode: str = "max"):
+                 mutation_share: float = 0.0, seed: int | None = None, mode: str = "max"):
         self._n_init = None if n_init is None else _int_option("n_init", n_init, 1)   # None: automatic
         self.batch = _int_option("batch", batch, 1)
         self.top_n = _int_option("top_n", top_n, 1)
@@ -209,7 +212,6 @@ class WeakNAS(Strategy):
             raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, got {predictor!r}")
         self.predictor = predictor
         self.n_trees = None if n_trees is None else _int_option("n_trees", n_trees, 1)
-        self.constraint = Constraint(cost, max_cost, reward_target, reward_w)
         self._queue: list[dict] = []
         self._pending: set[str] = set()                            # proposed, not told yet
         self._grid: tuple[list[str], np.ndarray] | None = None    # cache: not pickled
@@ -238,6 +240,14 @@ class WeakNAS(Strategy):
         self._grid, self._codes = None, {}
         self._queue = []
 
+    def set_feasibility(self, predicate: Callable[[dict], bool] | None) -> None:
+        """Rank only candidates for which ``predicate(config)`` is true (None: all). The cost
+        wrapper :class:`~nas_plugins.constraints.Constrained` passes its budget here, so a round's
+        ``top_n`` are feasible instead of proposals the wrapper would reject one by one."""
+        if predicate is not None and not callable(predicate):
+            raise TypeError(f"feasibility must be a callable config -> bool or None, got {predicate!r}")
+        self._feasible = predicate
+
     # -- ask/tell ---------------------------------------------------------------------------------
     def _propose(self) -> dict:
         config = self._next()
@@ -258,26 +268,19 @@ class WeakNAS(Strategy):
             self._queue = self._next_batch(configs, y)
             if self._queue:
                 return self._queue.pop(0)
-        space = self.space
-        return propose_feasible(lambda: sample_unseen(space, self.rng, self.was_seen), self.constraint, self)
-
-    def pareto_front(self) -> list[dict]:
-        """``[{"config", "value", "cost"}]``: the results no other beats in both value and cost
-        (needs the ``cost`` option)."""
-        return history_pareto_front(self.history, self.constraint, self.score)
+        return sample_unseen(self.space, self.rng, self.was_seen)
 
     # -- one round --------------------------------------------------------------------------------
     def _training_set(self) -> tuple[list[dict], np.ndarray]:
-        """The successful results in the space (infeasible ones too: they still teach the predictor)
-        and their targets: ``score(value)``, or its MnasNet reward with ``reward_target``."""
+        """The successful results in the space and their targets, ``score(value)``."""
         assert self.space is not None
         ok = [o for o in self.history if o.value is not None and self.space.contains(o.config)]
-        y = [self.constraint.reward(self.score(o.value), o.config) for o in ok]
+        y = [self.score(o.value) for o in ok]
         return [o.config for o in ok], np.array(y, dtype=float)
 
     def _next_batch(self, configs: list[dict], y: np.ndarray) -> list[dict]:
-        """Fit, rank the pool, draw ``batch`` of the ``top_n`` best-predicted feasible candidates;
-        returned best-predicted first. Infeasible candidates met on the way are marked seen."""
+        """Fit, rank the pool, draw ``batch`` of the ``top_n`` best-predicted unseen candidates;
+        returned best-predicted first."""
         from scipy.stats import rankdata    # here, not at import: NNI gives a tuner 10 s to connect
         encoder = ConfigEncoder(self.space)
         X = self._encode(encoder, configs)
@@ -294,9 +297,7 @@ class WeakNAS(Strategy):
             key = config_key(config)
             if key in taken or key in self._seen:           # a sampled pool may repeat itself
                 continue
-            if not self.constraint.feasible(config):
-                self._seen.add(key)
-                self.constraint.rejected += 1
+            if self._feasible is not None and not self._feasible(config):
                 continue
             taken.add(key)
             top.append(config)

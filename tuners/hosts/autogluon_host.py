@@ -199,7 +199,7 @@ class StrategySearcher(LocalSearcher):
         super().__init__(search_space=search_space, reward_attribute=reward_attribute)
         with _config_errors(info):
             space, _ = space_from_autogluon(search_space)
-            self.strategy: Strategy = info.cls(space, **options)
+            self.strategy: Strategy = registry.create(info.name, space, **options)
 
     def configure_scheduler(self, scheduler: Any) -> None:
         """AutoGluon calls this when the scheduler starts: pass its ``num_trials`` on as the strategy's
@@ -326,7 +326,7 @@ def check_hyperparameter_tune_kwargs(hyperparameter_tune_kwargs: Any, search_spa
     options = _strategy_options(info, search_options)
     with _config_errors(info):
         space = None if search_space is None else space_from_autogluon(search_space)[0]
-        info.cls(space, **options)
+        registry.create(info.name, space, **options)
     return hyperparameter_tune_kwargs
 
 

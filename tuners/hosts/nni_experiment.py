@@ -121,7 +121,7 @@ def validate_config(config: ExperimentConfig) -> list[str]:
         try:
             options = build_options(info.name, algo.class_args)
             if info.kind == "tuner" and space is not None:
-                info.cls(space, **options)      # e.g. a search-space parameter named like Hyperband's budget key
+                registry.create(info.name, space, **options)      # e.g. a search-space parameter named like Hyperband's budget key
         except ValueError as exc:
             problems.append(f"{label}: {exc}")
     return problems

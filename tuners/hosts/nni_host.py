@@ -90,7 +90,7 @@ def build_options(algorithm: str, class_args: dict | None) -> dict:
             raise ValueError(f"{info.nni_name}: optimize_mode must be 'maximize' or 'minimize', got {mode!r}")
         options["mode"] = _MODES[mode]
     try:
-        info.cls(**options) if info.kind == "assessor" else info.cls(None, **options)
+        registry.create(info.name, **options) if info.kind == "assessor" else registry.create(info.name, None, **options)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{info.nni_name} classArgs: {exc}") from None
     return options
