@@ -1,13 +1,16 @@
-"""Hyperband and ASHA (tuners/hyperband.py): bracket arithmetic, promotions, termination under
-concurrency, failures, pickling, the BOHB sampler, the NNI adapter's owed requests, real NNI runs."""
+"""Hyperband and ASHA (tuners/hyperband.py): bracket arithmetic, ASHA's rungs, promotions, termination
+under concurrency, failures, pickling, searchers (BOHB, multi-fidelity NAS strategies), the NNI
+adapter's owed requests and searcher options, real NNI runs."""
 from __future__ import annotations
 
 import json
 import pickle
 import subprocess
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
+import nni
 import numpy as np
 import pytest
 import yaml
@@ -16,10 +19,9 @@ from toy_objective import score as toy_score
 
 from nas_plugins.space import SearchSpaceError, Space, config_key
 from nas_plugins.strategy import NotReady, SpaceExhausted
-from tuners import hyperband as hb_module
 from tuners import registry
 from tuners.hosts.nni_experiment import free_port, run
-from tuners.hosts.nni_host import ADAPTERS
+from tuners.hosts.nni_host import ADAPTERS, build_options
 from tuners.hyperband import ASHA, Hyperband, asha_budgets, hyperband_brackets
 
 SPACE = Space.from_nni({"x": {"_type": "uniform", "_value": [0, 1]},
@@ -123,14 +125,46 @@ def test_brackets_r27_and_r9():
     assert hyperband_brackets(3, 3) == [[(3, 1), (1, 3)], [(2, 3)]]
     assert hyperband_brackets(1, 2) == [[(1, 1)]]
     assert hyperband_brackets(10, 3)[0] == [(9, 1), (3, 3), (1, 10)]              # budgets rounded, top = R
-    assert asha_budgets(27, 3) == [1, 3, 9, 27] and asha_budgets(10, 3) == [1, 3, 9]
+    assert asha_budgets(27, 3) == [1, 3, 9, 27] and asha_budgets(10, 3) == [1, 3, 10]
     assert asha_budgets(16, 2, min_budget=2) == [2, 4, 8, 16]
+
+
+@pytest.mark.parametrize("R, eta, min_budget", [(52, 3, 1), (10, 3, 1), (100, 3, 1), (50, 2, 1), (52, 3, 2),
+                                                (27, 3, 1), (81, 3, 3), (7, 4, 1), (1, 3, 1)])
+def test_asha_top_rung_is_R_as_in_hyperbands_most_aggressive_bracket(R, eta, min_budget):
+    """The old rungs min_budget * eta**k stopped below R when R is not a power of eta (52 -> 27)."""
+    budgets = asha_budgets(R, eta, min_budget)
+    assert budgets[-1] == R
+    assert budgets == [r for _, r in hyperband_brackets(R, eta, min_budget)[0]]
+    assert budgets[0] >= min_budget and all(a < b for a, b in zip(budgets, budgets[1:]))
+
+
+def test_asha_trains_to_R_52():
+    assert asha_budgets(52, 3) == [2, 6, 17, 52]
+    strategy = ASHA(SPACE, R=52, eta=3, max_configs=30, seed=0)
+    assert strategy.budgets == [2, 6, 17, 52]
+    results = run_sequential(strategy)
+    assert {c["epochs"] for c, _ in results} == {2, 6, 17, 52}
+    best = max(results, key=lambda cv: cv[1])[0]
+    assert best["epochs"] == 52                     # f grows with the budget: the best result is at R
 
 
 @pytest.mark.parametrize("options, word", [
     ({"R": 0}, "R"), ({"R": 2.5}, "R"), ({"eta": 1}, "eta"), ({"eta": True}, "eta"),
     ({"min_budget": 0.5}, "min_budget"), ({"min_budget": 30}, "min_budget"), ({"budget_key": ""}, "budget_key"),
-    ({"sampler": "tpe"}, "sampler"),
+    ({"sampler": "tpe"}, "sampler"), ({"sampler": "bo", "searcher": "evolution"}, "sampler='bo'.*contradicts"),
+    ({"searcher": "tpe"}, "searcher: unknown tuner algorithm 'tpe'"),
+    ({"searcher": "median_stop"}, "searcher: unknown tuner algorithm 'median_stop'"),
+    ({"searcher": 3}, "searcher must be the name of a registered tuner"),
+    ({"searcher": "hyperband"}, "searcher 'hyperband' cannot be a searcher: a multi-fidelity scheduler"),
+    ({"searcher": "NaspASHA"}, "searcher 'NaspASHA' cannot be a searcher: a multi-fidelity scheduler"),
+    ({"searcher": "grid"}, "searcher 'grid' cannot be a searcher"),
+    ({"searcher": "bo", "searcher_options": ["GP"]}, "searcher_options must be a dict of the 'bo' searcher"),
+    ({"searcher": "bo", "searcher_options": {"acq": "EI"}}, "searcher_options: unknown option 'acq' for 'bo'"),
+    ({"searcher": "evolution", "searcher_options": {"population_size": 0}}, "searcher_options: population_size"),
+    ({"searcher": "weaknas", "searcher_options": {"seed": 1}}, "searcher_options: 'seed' is not a searcher option"),
+    ({"searcher": "reinforce", "searcher_options": {"mode": "min"}}, "searcher_options: 'mode'.*optimize_mode"),
+    ({"searcher_options": {"n_init": 3}}, "searcher_options: unknown option 'n_init' for 'random'"),
 ])
 @pytest.mark.parametrize("name", ["hyperband", "asha"])
 def test_invalid_options(name, options, word):
@@ -363,7 +397,9 @@ def test_requeue_pending_proposes_lost_trials_again(cls):
 # ============================================================================= pickling and seeds
 
 @pytest.mark.parametrize("name, options", [("hyperband", {"R": 27, "iterations": 2}),
-                                           ("asha", {"R": 27, "max_configs": 40})])
+                                           ("asha", {"R": 27, "max_configs": 40}),
+                                           ("hyperband", {"R": 9, "iterations": 2, "searcher": "evolution"}),
+                                           ("asha", {"R": 9, "max_configs": 30, "searcher": "reinforce"})])
 def test_pickle_mid_run_keeps_the_sequence(name, options):
     strategy = registry.create(name, SPACE, seed=4, **options)
     pending = [strategy.ask() for _ in range(12)]
@@ -385,35 +421,158 @@ def test_seeds_reproducible(name):
     assert sequence(7) != sequence(8)
 
 
-# ============================================================================= BOHB sampler
+# ============================================================================= searchers (BOHB, NAS strategies)
 
-def test_bo_sampler_fits_the_largest_budget_with_enough_results(monkeypatch):
-    pytest.importorskip("skopt")
-    made = []
-    real = hb_module._create_bo
+def toy(config: dict) -> float:
+    """A toy objective where the budget matters: ``x`` near 0.8 wins at large budgets, while "tanh"
+    learns faster and leads at small ones."""
+    budget = config["epochs"]
+    return (1 - (config["x"] - 0.8) ** 2) * (1 - 0.5 ** budget) + (0.2 if config["act"] == "tanh" else 0.0) / budget
 
-    def spy(space, seed, mode):
-        model = real(space, seed, mode)
-        made.append(model)
-        return model
 
-    monkeypatch.setattr(hb_module, "_create_bo", spy)
-    strategy = Hyperband(SPACE, R=9, eta=3, sampler="bo", seed=0)
-    n_min = len(SPACE) + 2
+SEARCHERS = [("hyperband", "bo", {}), ("asha", "bo", {"acq_func": "LCB"}),
+             ("hyperband", "evolution", {"population_size": 8, "sample_size": 3}), ("asha", "evolution", {}),
+             ("hyperband", "weaknas", {"pool_size": 100, "n_trees": 10}),
+             ("asha", "weaknas", {"pool_size": 100, "n_trees": 10, "batch": 2, "top_n": 4}),
+             ("hyperband", "reinforce", {})]
+
+
+def searcher_run(name: str, searcher: str, options: dict, seed: int, width: int = 3):
+    """A concurrent ask/tell run (R=9; ASHA: 20 configurations) on ``toy``; returns the proposals in
+    order, the results and how many new configurations a searcher proposed (seen by a searcher
+    right after the ask: only its own proposals are)."""
+    extra = {"max_configs": 20} if name == "asha" else {}
+    strategy = registry.create(name, SPACE, R=9, eta=3, searcher=searcher, searcher_options=options, seed=seed, **extra)
+    searchers = dict(strategy.searchers)
+    rng = np.random.default_rng(seed)
+    proposals, results, from_searcher, known = [], [], 0, set()
+    while True:
+        batch = []
+        for _ in range(width):
+            try:
+                config = strategy.ask()
+            except SpaceExhausted:
+                break
+            batch.append(config)
+            key = config_key(base(config))
+            if key not in known:
+                known.add(key)
+                from_searcher += any(s.was_seen(base(config)) for s in strategy.searchers.values())
+        if not batch:
+            break
+        proposals += batch
+        for i in rng.permutation(len(batch)):
+            strategy.tell(batch[i], toy(batch[i]))
+            results.append((batch[i], toy(batch[i])))
+        assert all(strategy.searchers[b] is s for b, s in searchers.items())     # the same instances throughout
+    return strategy, proposals, results, from_searcher
+
+
+@pytest.mark.parametrize("name, searcher, options", SEARCHERS)
+def test_multi_fidelity_searchers_run_and_are_deterministic(name, searcher, options):
+    strategy, proposals, results, from_searcher = searcher_run(name, searcher, options, seed=0)
+    assert strategy.searcher == searcher and sorted(strategy.searchers) == [1, 3, 9]
+    if name == "hyperband":
+        assert len(results) == strategy.total_trials == 22
+    else:
+        assert len({config_key(base(c)) for c in proposals}) == 20 and {c["epochs"] for c in proposals} == {1, 3, 9}
+    assert len({config_key(c) for c in proposals}) == len(proposals)       # no trial twice
+    assert 0 < from_searcher < len({config_key(base(c)) for c in proposals})   # the model, and a random share
+    assert searcher_run(name, searcher, options, seed=0)[1] == proposals     # same seed, same proposals
+    assert searcher_run(name, searcher, options, seed=1)[1] != proposals
+
+
+@pytest.mark.parametrize("name, searcher, options", [("hyperband", "evolution", {}), ("asha", "weaknas", {"pool_size": 100, "n_trees": 10})])
+def test_searchers_persist_and_hear_every_result_at_their_budget(name, searcher, options):
+    strategy, proposals, results, _ = searcher_run(name, searcher, options, seed=2)
+    by_budget: dict[int, dict[str, float]] = defaultdict(dict)
+    for config, value in results:
+        by_budget[config["epochs"]][config_key(base(config))] = value
+    # BOHB's rule: the next model-based proposal comes from the largest budget with dims + 2 = 4 successes.
+    assert strategy.searcher_budget() == max(b for b in by_budget if len(by_budget[b]) >= 4)
+    withdrawn = 0
+    for budget, s in strategy.searchers.items():
+        told = {config_key(o.config): o.value for o in s.history}
+        # Every result at its budget, told once, nothing else that succeeded; a promoted configuration
+        # (proposed by one searcher) is told to the searcher of each budget it reached.
+        assert {k: v for k, v in told.items() if v is not None} == by_budget[budget]
+        assert len(s.history) == len(told)
+        # The rest are its own proposals that ran at other budgets only: "not evaluated here" (None).
+        for key in set(told) - set(by_budget[budget]):
+            assert told[key] is None and any(key in by_budget[b] for b in by_budget if b != budget)
+            withdrawn += 1
+        # Nothing it proposed is left pending: whatever it has seen, it was told.
+        assert all(s.was_seen(base(c)) == (config_key(base(c)) in told) for c in proposals)
+    assert withdrawn > 0
+
+
+def test_a_withdrawn_proposal_reaching_the_searchers_budget_replaces_its_placeholder():
+    strategy = Hyperband(SPACE, R=3, eta=3, iterations=None, searcher="evolution", seed=0)
+    # Enough results at budget 3 (dims + 2 = 4) from elsewhere: searcher 3 proposes from now on.
+    for i in range(4):
+        strategy.tell({"x": 0.1 * i, "act": "relu", "epochs": 3}, 0.1 * i)
+    s3 = strategy.searchers[3]
+    proposed = None
+    for _ in range(30):
+        config = strategy.ask()
+        if config["epochs"] == 1 and s3.was_seen(base(config)):
+            proposed = config
+            break
+        strategy.tell(config, 0.0)
+    assert proposed is not None, "searcher 3 never proposed a configuration"
+    strategy.tell(proposed, 5.0)                     # a result at budget 1: searcher 3 hears "not here"
+    assert s3.history[-1].config == base(proposed) and s3.history[-1].value is None
+    strategy.tell({**proposed, "epochs": 3}, 7.0)    # ... and its own result, should it come, replaces that
+    assert [o.value for o in s3.history if o.config == base(proposed)] == [7.0]
+    assert s3.best.value == 7.0
+
+
+def test_random_share_keeps_the_searchers_cost_limit():
+    strategy = Hyperband(SPACE, R=9, searcher="evolution", seed=0,
+                         searcher_options={"cost": lambda c: c["x"], "max_cost": 0.5})
     results = run_sequential(strategy)
-    assert len(results) == 22
-    assert made, "the model was never used"
-    for model in made:
-        assert sum(o.value is not None for o in model.history) >= n_min
-    new_configs = 9 + 5 + 3
-    assert len(made) < new_configs                  # a third (at random) and the first ones are random
-    assert len({config_key(base(c)) for c, _ in results}) == new_configs   # no configuration twice
+    assert len(results) == 22 and max(c["x"] for c, _ in results) <= 0.5
 
 
-def test_bo_sampler_option_validates():
-    strategy = Hyperband(SPACE, sampler="bo", R=3)
-    assert strategy.sampler == "bo"
-    assert ASHA(SPACE, sampler="bo").sampler == "bo"
+def test_searcher_names_and_deprecated_sampler():
+    assert Hyperband(SPACE, searcher="NaspEvolution").searcher == "evolution"    # any registered name
+    assert Hyperband(SPACE).searchers == {} and ASHA(SPACE, searcher="random").searchers == {}
+    with pytest.warns(DeprecationWarning, match="'sampler' is deprecated, use 'searcher'"):
+        strategy = Hyperband(SPACE, sampler="bo", R=3)
+    assert strategy.searcher == "bo" and sorted(strategy.searchers) == [1, 3]
+    with pytest.warns(DeprecationWarning):
+        assert ASHA(SPACE, sampler="random").searchers == {}
+    # Warm-ups: the searcher is asked only once its budget has enough results, so it models at once.
+    assert Hyperband(SPACE, searcher="bo", R=3).searchers[3].n_initial_points == 2
+    assert Hyperband(SPACE, searcher="evolution", searcher_options={"n_init": 5}).searchers[27].n_init == 5
+
+
+def test_searchers_get_the_space_given_later_and_the_mode():
+    strategy = ASHA(None, R=9, searcher="reinforce", mode="min", seed=0)
+    assert all(s.space is None and s.mode == "min" for s in strategy.searchers.values())
+    strategy.set_space(SPACE)
+    assert all(s.space is SPACE for s in strategy.searchers.values())
+    assert len({s.seed for s in strategy.searchers.values()}) == 3     # each its own seed, from ours
+
+
+def test_old_pickle_with_sampler_gets_its_searchers():
+    """A checkpoint pickled before searchers existed (option ``sampler``) resumes with them, told
+    every result so far."""
+    strategy = Hyperband(SPACE, R=9, eta=3, seed=0)
+    at_1 = 0
+    for _ in range(9):
+        config = strategy.ask()
+        strategy.tell(config, f(config))
+        at_1 += config["epochs"] == 1
+    state = dict(strategy.__dict__)
+    for key in ("searcher", "searcher_options", "searchers", "_proposer", "budgets"):
+        del state[key]
+    state["sampler"] = "bo"
+    old = Hyperband.__new__(Hyperband)
+    old.__setstate__(state)
+    assert old.searcher == "bo" and sorted(old.searchers) == [1, 3, 9] and old.budgets == [1, 3, 9]
+    assert len(old.searchers[1].history) == at_1 and old.searchers[1].space is SPACE
+    assert run_sequential(old)
 
 
 # ============================================================================= NNI adapter (no manager)
@@ -461,6 +620,30 @@ def test_adapter_import_data_and_resume_with_budget_key(tmp_path, monkeypatch):
     restored = ADAPTERS["asha"]["class"](R=9, eta=3, seed=0)
     restored.load_checkpoint()                    # `nnictl resume`: the two running trials are lost
     assert restored.generate_multiple_parameters([0, 1]) == running
+
+
+def test_adapter_takes_a_searcher_and_its_options():
+    """classArgs ``searcher``/``searcher_options`` (a nested dict) reach the strategy; a bad searcher
+    option is rejected up front, naming it."""
+    tuner = make_tuner("asha", R=3, eta=3, max_configs=8, searcher="evolution", seed=0, optimize_mode="minimize",
+                       searcher_options={"population_size": 4, "sample_size": 2})
+    assert tuner.strategy.searcher == "evolution"
+    assert all(s.population_size == 4 and s.mode == "min" for s in tuner.strategy.searchers.values())
+    for pid in range(100):
+        try:
+            params = tuner.generate_parameters(pid)
+        except nni.NoMoreTrialError:
+            break
+        tuner.receive_trial_result(pid, params, params["x"] / params["epochs"])
+    assert pid == 10                                  # 8 configurations, floor(8 / 3) = 2 promoted to R = 3
+    assert [sum(o.value is not None for o in s.history) for s in tuner.strategy.searchers.values()] == [8, 2]
+    with pytest.raises(ValueError, match="NaspHyperband classArgs: searcher_options: unknown option 'pop' for 'evolution'"):
+        build_options("hyperband", {"searcher": "evolution", "searcher_options": {"pop": 4}})
+    with pytest.raises(ValueError, match="NaspASHA classArgs: searcher 'grid' cannot be a searcher"):
+        ADAPTERS["asha"]["validator"]().validate_class_args(searcher="grid")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert make_tuner("hyperband", sampler="bo").strategy.searcher == "bo"    # NNI YAMLs with `sampler: bo`
 
 
 # ============================================================================= real NNI experiments

@@ -17,6 +17,23 @@ its rung however the missing results turn out), which gives exactly the configur
 successive halving promotes, earlier. The NNI adapter answers requests refused with ``NotReady``
 as soon as a result makes a trial available, so an experiment never stalls on a waiting rung.
 
+Scheduler and searcher are separate (as in Syne Tune): the scheduler decides budgets and
+promotions, the *searcher* (option ``searcher``: any registered strategy but the schedulers and
+grid) proposes the new configurations. With a searcher other than ``"random"`` there is one
+instance of it per budget level (``searchers[budget]``), kept for the whole run and told every
+result at its budget as it arrives (:meth:`~nas_plugins.strategy.Strategy.tell`). A new
+configuration comes, as in BOHB (Falkner et al. 2018), from the searcher of the largest budget
+with at least ``dims + 2`` successful results, except a third of them (and all while no budget has
+enough) drawn at random from the prior; ``searcher="bo"`` is BOHB with a GP instead of a KDE, and
+``"evolution"``, ``"reinforce"`` or ``"weaknas"`` make those NAS strategies multi-fidelity.
+A searcher is told about each of its proposals once: its result at the searcher's budget, or, as
+soon as the configuration has a result at another budget, a failure (None) that stands for "not
+evaluated here", so no proposal stays pending in it for ever (BO's constant-liar points, WeakNAS's
+warm-up count). Should the configuration reach the searcher's budget after all, its value replaces
+that failure (``Strategy.tell`` replaces a failure by a later value). A proposal the scheduler has
+already (from another searcher, or told) is given back the same way and replaced by a random one.
+Random configurations keep to a searcher's ``max_cost`` (its cost constraint), as its own do.
+
 Example::
 
     >>> from nas_plugins.space import Space
@@ -26,12 +43,21 @@ Example::
     >>> cfg
     {'x': 0.636..., 'epochs': 1}
     >>> hb.tell(cfg, 0.83)
+    >>> bohb = Hyperband(space, R=9, eta=3, searcher="bo", seed=0)     # BOHB: one "bo" per budget
+    >>> sorted(bohb.searchers), bohb.searchers[9].name
+    ([1, 3, 9], 'bo')
+    >>> evo = ASHA(space, R=9, searcher="evolution", searcher_options={"population_size": 16}, seed=0)
+    >>> evo.searchers[3].population_size
+    16
 """
 from __future__ import annotations
 
 import math
+import warnings
 from fractions import Fraction
 from typing import Any, Mapping, NamedTuple
+
+import numpy as np
 
 from nas_plugins.space import Space, SearchSpaceError, config_key
 from nas_plugins.strategy import NotReady, SpaceExhausted, Strategy, as_metric
@@ -42,7 +68,14 @@ from .registry import register
 
 __all__ = ["hyperband_brackets", "asha_budgets", "Hyperband", "ASHA"]
 
-_RANDOM_FRACTION = 1 / 3          # share of new configurations drawn at random with sampler="bo"
+_RANDOM_FRACTION = 1 / 3          # share of new configurations drawn at random with a searcher (BOHB)
+#: Registered tuners that cannot be a searcher, and why.
+_NOT_SEARCHERS = {"hyperband": "a multi-fidelity scheduler itself", "asha": "a multi-fidelity scheduler itself",
+                  "grid": "it enumerates the space in a fixed order and learns nothing from results"}
+#: Warm-up options of searchers, set to _SEARCHER_WARMUP unless searcher_options sets them: the
+#: scheduler asks a searcher only once its budget has dims + 2 results, so it should use them at once.
+_WARMUP_OPTIONS = ("n_init", "n_initial_points")
+_SEARCHER_WARMUP = 2
 
 
 def _is_int(x: Any) -> bool:
@@ -91,35 +124,50 @@ def hyperband_brackets(R: int, eta: int = 3, min_budget: float = 1) -> list[list
 
 
 def asha_budgets(R: int, eta: int = 3, min_budget: float = 1) -> list[int]:
-    """ASHA's rung budgets ``min_budget * eta**k <= R`` (rounded to whole units).
+    """ASHA's rung budgets, the budgets of Hyperband's most aggressive bracket: ``round(R * eta**(k - s_max))``
+    for k = 0..s_max, ``s_max = floor(log_eta(R / min_budget))``. The top rung is ``R`` itself.
 
-    >>> asha_budgets(27, 3)
-    [1, 3, 9, 27]
+    >>> asha_budgets(27, 3), asha_budgets(52, 3)
+    ([1, 3, 9, 27], [2, 6, 17, 52])
     """
     _check_budgets(R, eta, min_budget)
-    return [_whole(Fraction(min_budget) * eta ** k) for k in range(_levels(R, eta, min_budget) + 1)]
+    s_max = _levels(R, eta, min_budget)
+    return [_whole(Fraction(R) * Fraction(eta) ** (k - s_max)) for k in range(s_max + 1)]
 
 
-def _create_bo(space: Space, seed: int, mode: str) -> Strategy:
-    """The model behind ``sampler="bo"``: the registered "bo" strategy (tuners/skopt_bo.py), told to
-    use its surrogate from the start (Hyperband decides when there are enough results)."""
-    info = registry.get("bo", "tuner")
-    options = {"n_initial_points": 2} if "n_initial_points" in registry.option_names(info.cls) else {}
-    return registry.create("bo", space, seed=seed, mode=mode, **options)
-
-
-def _check_bo_available() -> None:
+def _searcher_choice(searcher: Any, searcher_options: Any, sampler: Any, owner: str) -> tuple[str, dict]:
+    """The canonical searcher name and its options, checked (``sampler``: the deprecated alias)."""
+    if sampler is not None:
+        if sampler not in ("random", "bo"):
+            raise ValueError(f"sampler (deprecated, use searcher) must be 'random' or 'bo', got {sampler!r}")
+        if searcher not in ("random", sampler):
+            raise ValueError(f"sampler={sampler!r} (deprecated) contradicts searcher={searcher!r}; give searcher only")
+        warnings.warn(f"{owner}: option 'sampler' is deprecated, use 'searcher' (e.g. searcher: {sampler})",
+                      DeprecationWarning, stacklevel=4)
+        searcher = sampler
+    if not isinstance(searcher, str):
+        raise ValueError(f"searcher must be the name of a registered tuner (e.g. 'random', 'bo', 'evolution'), "
+                         f"got {searcher!r}")
     try:
-        registry.get("bo", "tuner")
-        return
-    except registry.UnknownAlgorithmError:
-        pass
+        info = registry.get(searcher, "tuner")
+    except registry.UnknownAlgorithmError as exc:
+        raise ValueError(f"searcher: {exc}") from None
+    if info.name in _NOT_SEARCHERS:
+        raise ValueError(f"searcher {searcher!r} cannot be a searcher: {_NOT_SEARCHERS[info.name]}")
+    if searcher_options is None:
+        searcher_options = {}
+    if not isinstance(searcher_options, Mapping):
+        raise ValueError(f"searcher_options must be a dict of the {info.name!r} searcher's options, "
+                         f"got {searcher_options!r}")
+    for key in ("seed", "mode"):
+        if key in searcher_options:
+            raise ValueError(f"searcher_options: {key!r} is not a searcher option: the searchers take "
+                             f"{owner}'s own {key} ({'optimize_mode' if key == 'mode' else key})")
     try:
-        import tuners.skopt_bo  # noqa: F401  (registers "bo" when it is not imported by tuners/__init__)
-        registry.get("bo", "tuner")
-    except (ImportError, registry.UnknownAlgorithmError) as exc:
-        raise ValueError(f"sampler='bo' needs the Bayesian-optimization strategy 'bo' (tuners/skopt_bo.py), "
-                         f"which is not available ({exc}); use sampler='random'") from None
+        registry.check_options(info.cls, dict(searcher_options))
+    except ValueError as exc:
+        raise ValueError(f"searcher_options: {exc}") from None
+    return info.name, dict(searcher_options)
 
 
 class _Job(NamedTuple):
@@ -131,28 +179,62 @@ class _Job(NamedTuple):
 
 
 class _SuccessiveHalving(Strategy):
-    """What Hyperband and ASHA share: options, budgets in the configuration, sampling new
-    configurations (random or BOHB-style), matching results to proposals, ranking a rung."""
+    """What Hyperband and ASHA share: options, budgets in the configuration, the searchers (one per
+    budget level) proposing new configurations, matching results to proposals, ranking a rung."""
     _finished = "all work done"
 
     def __init__(self, space: Space | None, *, R: int, eta: int, min_budget: float, budget_key: str,
-                 sampler: str, seed: int | None, mode: str):
+                 searcher: str, searcher_options: Mapping[str, Any] | None, sampler: str | None,
+                 seed: int | None, mode: str):
         _check_budgets(R, eta, min_budget)
         if not isinstance(budget_key, str) or not budget_key:
             raise ValueError(f"budget_key must be a non-empty string, got {budget_key!r}")
-        if sampler not in ("random", "bo"):
-            raise ValueError(f"sampler must be 'random' or 'bo', got {sampler!r}")
-        if sampler == "bo":
-            _check_bo_available()
+        self.searcher, self.searcher_options = _searcher_choice(searcher, searcher_options, sampler,
+                                                                type(self).__name__)
         self.R, self.eta, self.min_budget = R, eta, min_budget
-        self.budget_key, self.sampler = budget_key, sampler
+        self.budget_key = budget_key
+        self.budgets = asha_budgets(R, eta, min_budget)          # every budget a trial can get
         self.jobs: list[_Job] = []                                # every proposal, in order
         self._configs: dict[str, dict] = {}                       # key -> configuration (proposed or told)
         self._results: dict[Any, dict[str, float | None]] = {}    # budget -> key -> value
         self._pending: dict[tuple[str, Any], _Job] = {}           # proposed, no result yet
         self._retry: list[_Job] = []                              # lost proposals to make again
         self._space_used_up = False
-        super().__init__(space, seed=seed, mode=mode)
+        self._proposer: dict[str, int] = {}    # key -> budget of the searcher that proposed it, until told
+        super().__init__(None, seed=seed, mode=mode)
+        #: budget -> the searcher of that budget level (none for searcher="random": all from the prior).
+        self.searchers: dict[int, Strategy] = self._make_searchers()
+        if space is not None:
+            self.set_space(space)
+
+    def _make_searchers(self) -> dict[int, Strategy]:
+        if self.searcher == "random":
+            return {}
+        info = registry.get(self.searcher, "tuner")
+        options = {k: _SEARCHER_WARMUP for k in _WARMUP_OPTIONS if k in registry.option_names(info.cls)}
+        options.update(self.searcher_options)
+        out = {}
+        for i, budget in enumerate(self.budgets):
+            seed = None if self.seed is None else int(np.random.SeedSequence([self.seed, i]).generate_state(1)[0])
+            try:
+                out[budget] = registry.create(self.searcher, None, seed=seed, mode=self.mode, **options)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"searcher_options: {exc}") from None
+        return out
+
+    def __setstate__(self, state: dict) -> None:
+        if "searchers" not in state:           # pickled before searchers existed (option `sampler`)
+            state["searcher"] = state.pop("sampler", "random")
+            state.update(searcher_options={}, _proposer={})
+            state.setdefault("budgets", asha_budgets(state["R"], state["eta"], state["min_budget"]))
+        self.__dict__.update(state)
+        if "searchers" not in state:
+            self.searchers = self._make_searchers()
+            for budget, searcher in self.searchers.items():
+                if self.space is not None:
+                    searcher.set_space(self.space)
+                for key, value in self._results.get(budget, {}).items():
+                    searcher.tell(self._configs[key], value)
 
     def set_space(self, space: Space) -> None:
         if isinstance(space, Space) and self.budget_key in space.names:
@@ -160,6 +242,8 @@ class _SuccessiveHalving(Strategy):
                 self.budget_key, f"clashes with the budget key of {type(self).__name__}, which sets it itself; "
                 "remove it from the search space or choose another budget_key")
         super().set_space(space)
+        for searcher in self.searchers.values():
+            searcher.set_space(space)
 
     # -- ask -------------------------------------------------------------------------------------
     def _propose(self) -> dict:
@@ -188,8 +272,8 @@ class _SuccessiveHalving(Strategy):
         if self._space_used_up:
             return None
         config = None
-        if self.sampler == "bo" and self.rng.random() >= _RANDOM_FRACTION:
-            config = self._model_config()
+        if self.searchers and self.rng.random() >= _RANDOM_FRACTION:
+            config = self._searcher_config()
         if config is None:
             config = self._random_config()
         if config is None:
@@ -201,27 +285,43 @@ class _SuccessiveHalving(Strategy):
     def _random_config(self) -> dict | None:
         assert self.space is not None
         try:
-            return sample_unseen(self.space, self.rng, lambda c: config_key(c) in self._configs)
+            return sample_unseen(self.space, self.rng,
+                                 lambda c: config_key(c) in self._configs or not self._feasible(c))
         except SpaceExhausted:
             return None
 
-    def _model_config(self) -> dict | None:
-        """BOHB: a "bo" model fitted on the largest budget with at least dims + 2 successes."""
-        assert self.space is not None
+    def _feasible(self, config: dict) -> bool:
+        """Within the searchers' cost limit (their ``constraint``: ``max_cost`` in searcher_options),
+        which the random share keeps too."""
+        constraint = getattr(next(iter(self.searchers.values()), None), "constraint", None)
+        return constraint is None or constraint.feasible(config)
+
+    def searcher_budget(self) -> int | None:
+        """The budget whose searcher proposes the next model-based configuration: the largest with
+        at least dims + 2 successful results (BOHB); None while there is none (or no searcher)."""
+        if not self.searchers or self.space is None:
+            return None
         n_min = len(self.space) + 2
-        for budget in sorted(self._results, reverse=True):
-            observed = self._results[budget]
-            if sum(v is not None for v in observed.values()) < n_min:
-                continue
-            model = _create_bo(self.space, int(self.rng.integers(2 ** 31)), self.mode)
-            for key, value in observed.items():
-                model.tell(self._configs[key], value)
-            try:
-                config = model.ask()
-            except SpaceExhausted:
-                return None
-            return None if config_key(config) in self._configs else config
+        for budget in reversed(self.budgets):
+            if sum(v is not None for v in self._results.get(budget, {}).values()) >= n_min:
+                return budget
         return None
+
+    def _searcher_config(self) -> dict | None:
+        """A new configuration from the searcher of :meth:`searcher_budget`, or None."""
+        budget = self.searcher_budget()
+        if budget is None:
+            return None
+        searcher = self.searchers[budget]
+        try:
+            config = searcher.ask()
+        except SpaceExhausted:
+            return None
+        if config_key(config) in self._configs:     # ours already: given back, never pending in the searcher
+            searcher.tell(config, None)
+            return None
+        self._proposer[config_key(config)] = budget
+        return config
 
     # -- tell ------------------------------------------------------------------------------------
     def _observe(self, config: dict, value: float | None) -> None:
@@ -241,8 +341,22 @@ class _SuccessiveHalving(Strategy):
             job = next((j for j in reversed(self.jobs) if (j.key, j.budget) == (key, budget)), None)
         if job is not None or key not in results or replaces_failure:
             results[key] = value
+            self._inform_searchers(key, budget, value)
         if job is not None:
             self._record(job, value)
+
+    def _inform_searchers(self, key: str, budget: Any, value: float | None) -> None:
+        """Tell the searcher of ``budget`` the result; the searcher that proposed the configuration,
+        if another, hears "not evaluated here" (None) once, replaced should its budget come."""
+        if not self.searchers:
+            return
+        config = self._configs[key]
+        proposer = self._proposer.pop(key, None)
+        if proposer is not None and proposer != budget:
+            self.searchers[proposer].tell(config, None)
+        searcher = self.searchers.get(budget)
+        if searcher is not None:
+            searcher.tell(config, value)
 
     def _record(self, job: _Job, value: float | None) -> None:
         """A result for one of our proposals (subclasses file it in its rung)."""
@@ -273,12 +387,14 @@ class _Bracket:
 
 @register("hyperband", "tuner", nni_name="NaspHyperband", autogluon_name=None)
 class Hyperband(_SuccessiveHalving):
-    """Hyperband: successive-halving brackets; each trial gets its budget in config[budget_key] (bo sampler: BOHB).
+    """Hyperband: successive-halving brackets; each trial gets its budget in config[budget_key] (searcher "bo": BOHB).
 
     Options: ``R`` maximum budget (27), ``eta`` (3), ``min_budget`` (1), ``iterations`` full Hyperband
     iterations before :class:`SpaceExhausted` (1; ``None``: unbounded), ``budget_key`` ("epochs"),
-    ``sampler`` "random" or "bo" (BOHB: a "bo" model on the largest budget with enough results,
-    a third of the new configurations at random). See the module docstring for the scheduling.
+    ``searcher`` the registered strategy proposing new configurations ("random"; e.g. "bo" for
+    BOHB, "evolution", "reinforce", "weaknas"), ``searcher_options`` that strategy's own options (a
+    dict; not ``seed``/``mode``, which come from this strategy), ``sampler`` deprecated alias of
+    ``searcher`` ("random" or "bo"). See the module docstring for the scheduling and the searchers.
 
     Example::
 
@@ -292,7 +408,8 @@ class Hyperband(_SuccessiveHalving):
     _finished = "every bracket of every iteration is finished"
 
     def __init__(self, space: Space | None = None, *, R: int = 27, eta: int = 3, min_budget: float = 1,
-                 iterations: int | None = 1, budget_key: str = "epochs", sampler: str = "random",
+                 iterations: int | None = 1, budget_key: str = "epochs", searcher: str = "random",
+                 searcher_options: Mapping[str, Any] | None = None, sampler: str | None = None,
                  seed: int | None = None, mode: str = "max"):
         if iterations is not None and (not _is_int(iterations) or iterations < 1):
             raise ValueError(f"iterations must be a positive integer or null (unbounded), got {iterations!r}")
@@ -301,7 +418,8 @@ class Hyperband(_SuccessiveHalving):
         self._open: dict[int, _Bracket] = {}
         self._opened = 0
         super().__init__(space, R=R, eta=eta, min_budget=min_budget, budget_key=budget_key,
-                         sampler=sampler, seed=seed, mode=mode)
+                         searcher=searcher, searcher_options=searcher_options, sampler=sampler,
+                         seed=seed, mode=mode)
 
     @property
     def total_trials(self) -> float:
@@ -375,11 +493,13 @@ class Hyperband(_SuccessiveHalving):
 class ASHA(_SuccessiveHalving):
     """ASHA: asynchronous successive halving; the trial gets its budget as config[budget_key].
 
-    Rungs at budgets ``min_budget * eta**k <= R``. Each ``ask`` promotes the best not yet promoted
-    configuration of the highest rung where it is in the top ``floor(n_k / eta)`` of the ``n_k``
-    results there, else starts a new configuration at the lowest budget. ``max_configs`` bounds the
-    new configurations (``None``: unbounded); once reached, with nothing to promote and nothing
-    pending, :class:`SpaceExhausted`.
+    Rungs at the budgets of Hyperband's most aggressive bracket, ``round(R * eta**(k - s_max))``
+    for k = 0..s_max (:func:`asha_budgets`): the top rung is ``R``. Each ``ask`` promotes the best
+    not yet promoted configuration of the highest rung where it is in the top ``floor(n_k / eta)``
+    of the ``n_k`` results there, else starts a new configuration at the lowest budget.
+    ``max_configs`` bounds the new configurations (``None``: unbounded); once reached, with nothing
+    to promote and nothing pending, :class:`SpaceExhausted`. ``searcher``, ``searcher_options``
+    (and the deprecated ``sampler``): as for :class:`Hyperband`.
 
     Example::
 
@@ -393,7 +513,8 @@ class ASHA(_SuccessiveHalving):
     _finished = "max_configs configurations started and nothing left to promote"
 
     def __init__(self, space: Space | None = None, *, R: int = 27, eta: int = 3, min_budget: float = 1,
-                 max_configs: int | None = None, budget_key: str = "epochs", sampler: str = "random",
+                 max_configs: int | None = None, budget_key: str = "epochs", searcher: str = "random",
+                 searcher_options: Mapping[str, Any] | None = None, sampler: str | None = None,
                  seed: int | None = None, mode: str = "max"):
         if max_configs is not None and (not _is_int(max_configs) or max_configs < 1):
             raise ValueError(f"max_configs must be a positive integer or null (unbounded), got {max_configs!r}")
@@ -402,7 +523,8 @@ class ASHA(_SuccessiveHalving):
         self._promoted: list[set[str]] = [set() for _ in self.budgets]
         self._started = 0
         super().__init__(space, R=R, eta=eta, min_budget=min_budget, budget_key=budget_key,
-                         sampler=sampler, seed=seed, mode=mode)
+                         searcher=searcher, searcher_options=searcher_options, sampler=sampler,
+                         seed=seed, mode=mode)
 
     def _next_job(self) -> dict | None:
         for k in reversed(range(len(self.budgets) - 1)):
