@@ -26,6 +26,11 @@ setup(
         "numpy",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest"], "bench": ["optuna==5.0.0", "hyperopt==0.3.0", "matplotlib"]},
+    # bench: the anchors. Syne Tune 0.16.0 is installed by the Makefile with --no-deps (its xgboost
+    # dependency pulls a 350 MB NCCL wheel and only its BORE searcher uses it); statsmodels and dill are
+    # the dependencies of it that we use. HEBO lives in its own environment (bench/hebo_env.sh).
+    extras_require={"test": ["pytest"],
+                    "bench": ["optuna==5.0.0", "hyperopt==0.3.0", "matplotlib", "smac==2.4.1", "statsmodels",
+                              "dill"]},
     entry_points={"console_scripts": ["nas-plugins = tuners.cli:main"]},
 )

@@ -5,7 +5,11 @@
   later ("bo", "hyperband", "asha") are picked up as soon as they are importable;
 * NNI's built-in tuners (``nni.algorithms.hpo``): Random, TPE, Anneal (needs ``hyperopt``),
   Evolution, GP;
-* Optuna's ``TPESampler`` through :class:`OptunaTuner`, a small adapter exposing the Tuner calls.
+* Optuna's ``TPESampler`` through :class:`OptunaTuner`, a small adapter exposing the Tuner calls;
+* SMAC3 and Syne Tune (:mod:`bench.anchors_ext`) and HEBO (:mod:`bench.hebo_anchor`: its own
+  environment, a subprocess) behind the same calls;
+* ours with a searcher: ``"hyperband+bo"`` is our Hyperband with ``searcher: bo`` (BOHB),
+  ``"asha+evolution"`` ASHA with evolution, and so on for any registered strategy.
 
 Each contender is built by ``contender.make(seed, problem)``; :func:`contenders` lists them and
 says which are unavailable (and why) or unsuited to a problem.
@@ -45,6 +49,7 @@ class Contender:
     unavailable: str | None = None              # why it cannot run here (e.g. a missing package)
     numeric_only: bool = False                  # cannot take string choices (NNI GP)
     budget_aware: bool = False                  # proposals carry a budget (Hyperband-like)
+    make_assessor: Callable[[int, Any], Any] | None = field(default=None, repr=False)   # its NNI assessor, if any
 
     def supports(self, problem) -> str | None:
         """None if it can run on ``problem``; otherwise the reason it cannot."""
@@ -72,8 +77,8 @@ BUDGET_OPTIONS: dict[str, Callable[[Any], Any]] = {
 }
 _BUDGET_HINTS = {"R", "budget_key", "max_budget", "min_budget", "max_epochs", "min_epochs", "max_resource",
                  "min_resource", "max_r", "eta", "reduction_factor"}
-#: Strategies whose proposals take seconds (GP fits); the CLI runs them on a subset by default.
-SLOW = {"nni_gp"}
+#: Contenders whose proposals take about a second or more: the benchmarks run them on fewer seeds.
+SLOW = {"nni_gp", "hebo", "smac_hpo", "smac_mf", "st_bohb"}
 #: Not meaningful on these continuous spaces; included only when asked for by name.
 EXCLUDED_BY_DEFAULT = {"grid"}
 
@@ -85,14 +90,22 @@ def our_names() -> list[str]:
 
 
 def _ours(name: str) -> Contender:
+    """Our registered tuner ``name``, or ``"scheduler+searcher"`` (e.g. ``"hyperband+bo"``)."""
     from tuners import registry
     from tuners.hosts.nni_host import ADAPTERS
-    info = registry.get(name, "tuner")
+    base, _, searcher = name.partition("+")
+    info = registry.get(base, "tuner")
     options = set(registry.option_names(info.cls))
-    budget_aware = bool(options & _BUDGET_HINTS) or name in {"hyperband", "asha"}
+    budget_aware = bool(options & _BUDGET_HINTS) or base in {"hyperband", "asha"}
+    if searcher:
+        if "searcher" not in options:
+            raise KeyError(f"{base!r} takes no searcher (in {name!r})")
+        registry.get(searcher, "tuner")
 
     def make(seed: int, problem) -> Tuner:
         args: dict[str, Any] = {"optimize_mode": "maximize"}
+        if searcher:
+            args["searcher"] = searcher
         if "seed" in options:
             args["seed"] = int(seed)
         if problem is not None and problem.budget_key is not None:
@@ -101,7 +114,8 @@ def _ours(name: str) -> Contender:
                     args[key] = value(problem)
         return ADAPTERS[info.name]["class"](**args)
 
-    return Contender(name, f"ours: {name}", "ours", make, slow=name in SLOW, budget_aware=budget_aware)
+    label = f"ours: {base} + {searcher} searcher" if searcher else f"ours: {name}"
+    return Contender(name, label, "ours", make, slow=name in SLOW, budget_aware=budget_aware)
 
 
 # -- NNI built-ins ----------------------------------------------------------------------------
@@ -330,6 +344,8 @@ def _optuna_tpe(seed: int, problem) -> Tuner:
 
 
 def _anchors() -> list[Contender]:
+    from bench.anchors_ext import extra_anchors
+    from bench.hebo_anchor import hebo_contender
     return [
         Contender("nni_random", "NNI Random", "anchor", _nni_random),
         Contender("nni_tpe", "NNI TPE", "anchor", _nni_tpe),
@@ -339,10 +355,9 @@ def _anchors() -> list[Contender]:
         Contender("nni_gp", "NNI GP", "anchor", _nni_gp, slow=True, numeric_only=True),
         Contender("optuna_tpe", "Optuna TPE", "anchor", _optuna_tpe,
                   unavailable=_missing("optuna", "optuna is not installed (pip install -e .[bench])")),
+        *extra_anchors(),
+        hebo_contender(),
     ]
-
-
-ANCHOR_NAMES = ("nni_random", "nni_tpe", "nni_anneal", "nni_evolution", "nni_gp", "optuna_tpe")
 
 
 def contenders(include_excluded: bool = False) -> list[Contender]:
@@ -355,9 +370,9 @@ def get_contender(name: str) -> Contender:
     for c in _anchors():
         if c.name == name:
             return c
-    if name in our_names():
+    if name.partition("+")[0] in our_names():
         return _ours(name)
-    known = sorted(set(our_names()) | set(ANCHOR_NAMES))
+    known = sorted(set(our_names()) | {c.name for c in _anchors()})
     raise KeyError(f"unknown strategy {name!r}; known: {', '.join(known)}")
 
 

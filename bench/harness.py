@@ -52,7 +52,7 @@ import nni
 from .anchors import seed_globals
 from .problems import Problem
 
-__all__ = ["Record", "Trace", "run", "mean_se", "anytime", "plot_anytime", "overhead"]
+__all__ = ["Record", "Trace", "run", "overhead"]
 
 
 @dataclass
@@ -319,53 +319,6 @@ def _is_bad(result: Any) -> bool:
     if isinstance(result, bool):
         return not result
     return result is AssessResult.Bad
-
-
-# -- aggregation --------------------------------------------------------------------------------
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error (nan-free values; se 0 for a single value)."""
-    x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
-    if x.size == 0:
-        return math.nan, math.nan
-    se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
-    return float(x.mean()), se
-
-
-def anytime(traces: Sequence[Trace], grid: np.ndarray, time_unit: float = 1.0) -> np.ndarray:
-    """Best-so-far regret at each time of ``grid`` (in units of ``time_unit``), one row per trace."""
-    out = np.full((len(traces), len(grid)), np.nan)
-    for i, tr in enumerate(traces):
-        a = tr.arrays()
-        if not len(a["end"]):
-            continue
-        ends = a["end"] / time_unit
-        idx = np.searchsorted(ends, grid, side="right") - 1
-        ok = idx >= 0
-        out[i, ok] = a["regret"][idx[ok]]
-    return out
-
-
-def plot_anytime(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path, title: str,
-                 xlabel: str, ylabel: str = "regret of the incumbent (best so far)") -> None:
-    """``curves``: label -> (x, mean, se). Writes a PNG (log x axis)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, (x, m, se) in curves.items():
-        style = "-" if label.startswith("ours") else "--"
-        line, = ax.plot(x, m, style, label=label, lw=1.6)
-        ax.fill_between(x, m - se, m + se, color=line.get_color(), alpha=0.15, lw=0)
-    ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # -- overhead -----------------------------------------------------------------------------------

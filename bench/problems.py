@@ -29,7 +29,6 @@ Example::
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -125,7 +124,7 @@ _LOG_TYPES = ("loguniform", "qloguniform")
 
 def _lcbench() -> dict:
     t = load_lcbench(str(benchmarks_dir() / "lcbench_curves.npz"))
-    return {"tasks": t.tasks, "names": t.names, "configs": t.configs, "acc": t.acc, "time": t.time}
+    return {"tasks": t.tasks, "names": t.names, "configs": t.configs, "acc": t.acc, "time": t.time, "table": t}
 
 
 def lcbench_tasks() -> list[str]:
@@ -174,6 +173,7 @@ class LCBench(Problem):
         self.search_space = {k: dict(v) for k, v in LCBENCH_SPACE.items()}
         self.names = t["names"]
         self.configs = t["configs"]
+        self._table_obj = t["table"]
         self.acc = t["acc"][self.task_index]          # [config, epoch]
         self.time = t["time"][self.task_index]        # cumulative seconds, [config, epoch]
         self.max_budget = self.acc.shape[1]
@@ -188,12 +188,7 @@ class LCBench(Problem):
 
     def table_config(self, index: int) -> dict:
         """Table row ``index`` as a configuration of the search space."""
-        row = self.configs[index]
-        out = {}
-        for n, x in zip(self.names, row):
-            t = self.search_space[n]["_type"]
-            out[n] = int(round(x)) if t in ("randint", "qloguniform") else float(x)
-        return out
+        return self._table_obj.config(index)
 
     def nearest(self, config: Mapping) -> int:
         """Index of the table configuration nearest to ``config`` (normalised Euclidean)."""
@@ -269,13 +264,6 @@ def nb201_config(arch: str) -> dict:
     return config
 
 
-@functools.lru_cache(maxsize=2)
-def _nb201_table(path: str):
-    import pandas as pd
-    df = pd.read_csv(path)
-    return df
-
-
 class NB201(Problem):
     """NAS-Bench-201 on one dataset (cifar10 = the cifar10-valid split, cifar100, imagenet16)."""
     family = "nb201"
@@ -284,7 +272,8 @@ class NB201(Problem):
     def __init__(self, dataset: str = "cifar10"):
         if dataset not in NB201_DATASETS:
             raise ValueError(f"unknown NB201 dataset {dataset!r}; datasets: {', '.join(NB201_DATASETS)}")
-        df = _nb201_table(str(benchmarks_dir() / "nb201.csv.gz"))
+        from nas_plugins.spaces.nb201 import table
+        df = table(benchmarks_dir() / "nb201.csv.gz").frame
         self.dataset = dataset
         self.name = f"nb201/{dataset}"
         self.search_space = {_edge_name(to, frm): {"_type": "choice", "_value": list(NB201_OPS)}

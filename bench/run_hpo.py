@@ -1,30 +1,33 @@
-"""Run our strategies and the anchors side by side on LCBench and NAS-Bench-201.
+"""HPO on LCBench: our strategies and schedulers vs the anchors users pick today, in one loop.
 
-    python -m bench.run_hpo [--seeds 20] [--nb201-seeds 100] [--tasks all|N|id,id] [--evals 50]
-                            [--nb201-evals 100] [--workers 1,4] [--only name,...] [--processes 2]
-                            [--out docs/benchmarks.md] [--smoke]
+    python -m bench.run_hpo [--seeds 3] [--slow NAME:SEEDS:TASKS,...] [--tasks all|N|id,id] [--evals 50]
+                            [--workers 1] [--only name,...] [--skip name,...] [--processes 2]
+                            [--overhead-ks 100,200] [--raw FILE] [--from-raw FILE...]
+                            [--out docs/benchmarks.md] [--no-plots] [--smoke]
 
-Strategies: ours (every tuner of the registry, through its NNI adapter; grid only when named in
-``--only``) and the anchors (NNI Random, TPE, Anneal, Evolution, GP; Optuna TPE). Strategies named in ``--slow``
-(default NNI GP, ~10 s per proposal; add "bo" to cut our GP-based BO too) run on the first
-``--slow-tasks`` tasks and ``--slow-seeds`` seeds (NB201: ``--slow-nb201-seeds``) with
-``--slow-workers``; the output says so. Cells (strategy, problem, seed, workers) run in
-``--processes`` processes. The tables go to stdout and into ``--out``, between
-``<!-- bench:hpo:start -->`` and ``<!-- bench:hpo:end -->`` (the rest of the file is kept);
-anytime plots go to ``docs/img/`` (next to ``--out``).
+Contenders (``bench.anchors``): ours (every tuner of the registry through its NNI adapter, and the
+schedulers with a searcher, e.g. ``hyperband+bo``) and the anchors: NNI's Random, TPE, Evolution;
+Optuna's TPE; SMAC3 (HPO and multi-fidelity facades); HEBO (its own environment, a subprocess);
+Syne Tune's ASHA, BOHB, DEHB, MOBSTER. Every one runs through ``bench.harness.run`` (the calls of
+NNI's dispatcher, a simulated clock from the table, the same epoch accounting: see that module),
+on the same tasks and seeds. Slow contenders (``--slow NAME:SEEDS:TASKS``: seeds 0..SEEDS-1 on
+the first TASKS tasks) run on a subset; every comparison with them uses the tasks and seeds both
+sides ran, and the tables say which.
 
-``--smoke``: 2 LCBench tasks, 2 seeds, 10 evaluations, NB201 cifar10 with 2 seeds, two of our
-strategies and NNI TPE, no overhead runs; writes to a temporary folder unless ``--out`` is given.
-``--raw FILE`` keeps the per-cell results; ``--from-raw FILE...`` writes the tables from such
-files (merged: e.g. a separate run of a slow strategy) without running anything.
+The raw results (per run: the regret at the checkpoints, the best-so-far regret as a step function
+of time and of epochs, the costs) go to ``--raw`` (gzip'd JSON; the published ones are
+``bench/results/hpo.json.gz``); ``--from-raw`` renders the section from such files (merged; a later
+file's cell wins) without running anything. The section goes between ``<!-- bench:hpo:start -->``
+and ``<!-- bench:hpo:end -->`` of ``--out``; plots to ``img/`` next to it.
+
+``--smoke``: 2 tasks, 2 seeds, 10 evaluations, ours random and hyperband and NNI TPE, into a
+temporary folder unless ``--out`` is given.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,104 +41,65 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from bench.report import (RESULTS, Steps, fmt, load_raw, machine, mean_se, now, on_grid, plot_anytime,  # noqa: E402
+                          pool_map, rel, save_raw, table, write_section)
+
 START, END = "<!-- bench:hpo:start -->", "<!-- bench:hpo:end -->"
 REPO = Path(__file__).resolve().parent.parent
-NB201_CHECKPOINTS = (25, 50, 100)
-REFERENCE = {  # the reference anchors of the issue
-    "lcbench": {"nni_tpe": 3.23, "optuna_tpe": 4.04, "nni_random": 4.61, "nni_evolution": 4.80, "nni_anneal": 6.33},
-    "nb201/cifar10@100": {"optuna_tpe": 0.11, "nni_anneal": 0.26, "nni_evolution": 0.41, "nni_random": 0.57,
-                          "nni_tpe": 0.62},
-    "overhead@100": {"nni_tpe": 2.0, "optuna_tpe": 16.0},
-}
+RAW = RESULTS / "hpo.json.gz"
+#: The strategies the targets compare (ours, then the anchors they are measured against).
+OUR_BO = "bo"
+CLASSIC_ANCHORS = ("nni_tpe", "optuna_tpe", "smac_hpo", "hebo")
+OUR_MF = ("hyperband", "asha", "hyperband+bo", "asha+bo")
+SYNE_MF = ("st_asha", "st_bohb", "st_dehb", "st_mobster")
+#: Contenders that take minutes per run here (SMAC3 refits its forest and searches its acquisition for
+#: seconds; HEBO optimises its acquisition with an evolutionary multi-objective search): fewer cells.
+SLOW_DEFAULT = "smac_hpo:1:34,st_bohb:1:17,smac_mf:1:4,hebo:1:3,nni_gp:1:4"
+DEFAULT = ("random", "bo", "hyperband", "asha", "hyperband+bo", "asha+bo", "evolution",
+           "nni_random", "nni_tpe", "nni_evolution", "optuna_tpe", "smac_hpo", "smac_mf", "hebo") + SYNE_MF
 
 
 # -- cells --------------------------------------------------------------------------------------
 
 def run_cell(cell: tuple) -> dict:
-    """One (strategy, problem, seed, workers, n_evals) run, reduced to what the tables need."""
-    name, spec, seed, workers, n_evals = cell
-    out = {"name": name, "problem": spec, "seed": seed, "workers": workers, "n_evals": n_evals}
-    problem, trace = search(out)
-    if trace is None:
+    """One (strategy, task, seed, workers, n_evals) run, reduced to what the tables need."""
+    from bench.anchors import get_contender
+    from bench.harness import run
+    from bench.problems import LCBench
+    name, task, seed, workers, n_evals = cell
+    out = {"name": name, "task": task, "seed": seed, "workers": workers, "n_evals": n_evals}
+    t0 = time.perf_counter()
+    try:
+        problem = LCBench(task)
+        contender = get_contender(name)
+        trace = run(contender.make, problem, n_evals, workers, seed, assessor_factory=contender.make_assessor,
+                    strategy=name)
+    except Exception as exc:  # one broken strategy must not take the whole run down
+        out.update(error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc(limit=6),
+                   wall_s=time.perf_counter() - t0)
         return out
     a = trace.arrays()
-    out.update(end=a["end"], regret=a["regret"], units=a["units"], epochs=a["epochs"],
-               makespan=trace.makespan, wall_s=trace.wall_s, tuner_s=trace.tuner_s,
-               n_records=len(trace.records), budget_aware=trace.budget_aware,
-               stop_reason=trace.stop_reason, time_unit=problem.time_unit,
-               at={u: trace.regret_after(u) for u in _checkpoints(spec, n_evals)})
+    out.update(at={str(u): trace.regret_after(u) for u in sorted({n_evals, max(1, n_evals // 2)})},
+               time=Steps.from_records(a["end"] / problem.time_unit, a["regret"]).to_json(),
+               epochs=Steps.from_records(a["epochs"], a["regret"]).to_json(), epochs_total=int(trace.epochs),
+               makespan_h=trace.makespan / 3600, wall_s=trace.wall_s, tuner_s=trace.tuner_s,
+               n_records=len(trace.records), stop_reason=trace.stop_reason,
+               budget_aware=trace.budget_aware or contender.make_assessor is not None)   # multi-fidelity
     return out
 
 
-def search(out: dict):
-    """``(problem, trace)`` of one search of ``out["name"]`` on ``out["problem"]`` (seed, n_evals,
-    workers: default 1, from ``out``); ``(None, None)`` if it raised, with the error, its traceback
-    and ``wall_s`` recorded in ``out``: one broken strategy must not take the whole run down."""
-    from bench.anchors import get_contender
-    from bench.harness import run
-    t0 = time.perf_counter()
-    try:
-        problem = _problem(out["problem"])
-        return problem, run(get_contender(out["name"]).make, problem, out["n_evals"], out.get("workers", 1),
-                            out["seed"], strategy=out["name"])
-    except Exception as exc:
-        out.update(error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc(limit=6),
-                   wall_s=time.perf_counter() - t0)
-        return None, None
-
-
 def run_overhead(cell: tuple) -> dict:
-    name, spec, ks, reps = cell
+    """ms per ask+tell after k observations (``bench.harness.overhead``: a sequential run)."""
+    name, task, ks, reps = cell
     from bench.anchors import get_contender
     from bench.harness import overhead
+    from bench.problems import LCBench
     t0 = time.perf_counter()
     try:
-        ms = overhead(get_contender(name).make, _problem(spec), ks=ks, reps=reps)
-        return {"name": name, "overhead": ms, "wall_s": time.perf_counter() - t0}
-    except Exception as exc:
+        ms = overhead(get_contender(name).make, LCBench(task), ks=ks, reps=reps)
+        return {"name": name, "overhead": {str(k): v for k, v in ms.items()}, "wall_s": time.perf_counter() - t0}
+    except Exception as exc:  # noqa: BLE001
         return {"name": name, "error": f"{type(exc).__name__}: {exc}", "wall_s": time.perf_counter() - t0}
-
-
-_PROBLEMS: dict = {}
-
-
-def _problem(spec: str):
-    from bench.problems import make_problem
-    if spec not in _PROBLEMS:
-        _PROBLEMS[spec] = make_problem(spec)
-    return _PROBLEMS[spec]
-
-
-def _checkpoints(spec: str, n_evals: int) -> list[int]:
-    if spec.startswith("nb201"):
-        return [c for c in NB201_CHECKPOINTS if c <= n_evals] or [n_evals]
-    return sorted({n_evals, max(1, n_evals // 2)})
-
-
-def _map(fn, cells, processes: int, label: str, on_result=None, reports: int = 10):
-    """Run cells in a pool (or inline for 1 process), printing progress ``reports`` times;
-    ``on_result(result)`` is called on each result as it arrives."""
-    results, n, t0 = [], len(cells), time.perf_counter()
-    step = max(1, n // reports)
-    if processes <= 1 or n <= 1:
-        it = map(fn, cells)
-        pool = None
-    else:
-        import multiprocessing as mp
-        pool = mp.get_context("fork").Pool(processes, maxtasksperchild=200)
-        it = pool.imap_unordered(fn, cells, chunksize=1)
-    try:
-        for i, r in enumerate(it, 1):
-            results.append(r)
-            if on_result is not None:
-                on_result(r)
-            if i % step == 0 or i == n:
-                print(f"  {label}: {i}/{n} cells, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-    return results
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -143,550 +107,394 @@ def _map(fn, cells, processes: int, label: str, on_result=None, reports: int = 1
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run_hpo", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=20, help="seeds per LCBench task (default 20)")
-    p.add_argument("--nb201-seeds", type=int, default=100, help="seeds per NB201 dataset (default 100)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per task (default 3)")
+    p.add_argument("--slow", default=SLOW_DEFAULT,
+                   help=f"NAME:SEEDS:TASKS: a contender on seeds 0..SEEDS-1 of the first TASKS tasks only "
+                        f"(default {SLOW_DEFAULT}: minutes per run here)")
     p.add_argument("--tasks", default="all", help="LCBench tasks: all, N (the first N) or ids (default all)")
-    p.add_argument("--datasets", default="cifar10,cifar100,imagenet16", help="NB201 datasets ('' for none)")
-    p.add_argument("--evals", type=int, default=50, help="evaluations per LCBench run (default 50)")
-    p.add_argument("--nb201-evals", type=int, default=100, help="queries per NB201 run (default 100)")
-    p.add_argument("--workers", default="1,4", help="simulated parallel workers, comma-separated (default 1,4)")
-    p.add_argument("--only", default="", help="strategies to run, comma-separated (ours by registry name, "
-                   "anchors: nni_random, nni_tpe, nni_anneal, nni_evolution, nni_gp, optuna_tpe)")
-    p.add_argument("--skip", default="", help="strategies to leave out, comma-separated")
+    p.add_argument("--evals", type=int, default=50, help="full evaluations' epochs per run (default 50)")
+    p.add_argument("--workers", default="1", help="simulated parallel workers, comma-separated (default 1)")
+    p.add_argument("--only", default="", help=f"contenders, comma-separated (default {','.join(DEFAULT)})")
+    p.add_argument("--skip", default="", help="contenders to leave out, comma-separated")
     p.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--slow", default="nni_gp",
-                   help="strategies run on the subset below; NAME@lcbench or NAME@nb201 for one family only "
-                        "(default nni_gp: ~10 s per proposal; our bo takes ~3 s per 50-evaluation LCBench run "
-                        "and ~23 s per 100-query NB201 run; '' for none)")
-    p.add_argument("--slow-tasks", type=int, default=4, help="LCBench tasks for slow strategies (default 4)")
-    p.add_argument("--slow-seeds", type=int, default=2, help="seeds per task for slow strategies (default 2)")
-    p.add_argument("--slow-nb201-seeds", type=int, default=10, help="NB201 seeds for slow strategies (default 10)")
-    p.add_argument("--slow-workers", default="1", help="worker settings for slow strategies (default 1)")
     p.add_argument("--overhead-ks", default="100,200", help="observations before timing ask+tell ('' to skip)")
-    p.add_argument("--overhead-slow", action="store_true", help="also time slow strategies (minutes each)")
     p.add_argument("--out", default=None, help="markdown file to update (default docs/benchmarks.md)")
-    p.add_argument("--raw", default=None, help="also pickle the per-cell results here")
-    p.add_argument("--from-raw", default=None, nargs="+", metavar="PICKLE",
-                   help="write the tables from pickles of earlier --raw runs (merged) instead of running")
+    p.add_argument("--raw", default=None, help="write the raw results here (gzip'd JSON)")
+    p.add_argument("--from-raw", default=None, nargs="+", metavar="FILE",
+                   help=f"render from raw results instead of running (e.g. {rel(RAW, REPO)})")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--smoke", action="store_true", help="a few-second end-to-end check, into a temp file")
     a = p.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
     if a.smoke:
-        a.seeds, a.nb201_seeds, a.tasks, a.evals, a.nb201_evals = 2, 2, "2", 10, 10
-        a.datasets, a.overhead_ks = "cifar10", ""
-        if not a.only:
-            a.only = ",".join(_smoke_ours() + ["nni_tpe"])
+        a.seeds, a.tasks, a.evals, a.overhead_ks = 2, "2", 10, ""
+        a.only = a.only or "random,hyperband,nni_tpe"
         if a.out is None:
-            tmp = tempfile.mkdtemp(prefix="bench_hpo_")
-            a.out = os.path.join(tmp, "benchmarks.md")
+            a.out = os.path.join(tempfile.mkdtemp(prefix="bench_hpo_"), "benchmarks.md")
     if a.out is None:
         a.out = str(REPO / "docs" / "benchmarks.md")
     return a
 
 
-def _smoke_ours() -> list[str]:
-    """Two of our tuners for --smoke: random, then the first other registered one (grid last)."""
-    from bench.anchors import our_names
-    names = our_names()
-    rest = [n for n in names if n != "random" and n != "grid"] + [n for n in names if n == "grid"]
-    return (["random"] if "random" in names else []) + rest[:1]
-
-
 def select(args) -> tuple[list, list[str]]:
-    """The contenders to run, and notes on those left out."""
-    from bench.anchors import EXCLUDED_BY_DEFAULT, contenders, get_contender, our_names
+    """The contenders to run, and notes on those left out (and why)."""
+    from bench.anchors import get_contender
     notes = []
     skip = {s for s in args.skip.split(",") if s}
-    if args.only:
-        chosen = []
-        for name in [s for s in args.only.split(",") if s]:
-            try:
-                chosen.append(get_contender(name))
-            except KeyError as exc:
-                if name in {"bo", "hyperband", "asha"}:
-                    notes.append(f"`{name}` is not registered yet: skipped")
-                else:
-                    raise SystemExit(str(exc).strip('"'))
-    else:
-        chosen = contenders()
-        notes += [f"`{n}` left out by default (not meaningful on these spaces; name it in --only to run it)"
-                  for n in our_names() if n in EXCLUDED_BY_DEFAULT]
     out = []
-    for c in chosen:
-        if c.name in skip:
-            continue
+    for name in [s for s in (args.only.split(",") if args.only else DEFAULT) if s and s not in skip]:
+        try:
+            c = get_contender(name)
+        except KeyError as exc:
+            raise SystemExit(str(exc).strip('"'))
         if c.unavailable:
-            notes.append(f"{c.label} unavailable: {c.unavailable}")
+            notes.append(f"{c.label} not run: {c.unavailable}")
             continue
         out.append(c)
     return out, notes
 
 
-def lcbench_specs(tasks: str) -> list[str]:
-    from bench.problems import lcbench_tasks
-    all_tasks = lcbench_tasks()
-    if tasks in ("", "none", "0"):
-        return []
-    if tasks == "all":
-        chosen = all_tasks
-    elif tasks.isdigit():
-        chosen = all_tasks[:int(tasks)]
-    else:
-        chosen = [t for t in tasks.split(",") if t]
-        bad = [t for t in chosen if t not in all_tasks]
-        if bad:
-            raise SystemExit(f"unknown LCBench task(s) {bad}; tasks: {', '.join(all_tasks)}")
-    return [f"lcbench/{t}" for t in chosen]
+def lcbench_tasks(spec: str) -> list[str]:
+    from bench.problems import lcbench_tasks as all_tasks
+    tasks = all_tasks()
+    if spec == "all":
+        return tasks
+    if spec.isdigit():
+        return tasks[:int(spec)]
+    chosen = [t for t in spec.split(",") if t]
+    bad = [t for t in chosen if t not in tasks]
+    if bad:
+        raise SystemExit(f"unknown LCBench task(s) {bad}; tasks: {', '.join(tasks)}")
+    return chosen
+
+
+def parse_slow(spec: str) -> dict[str, tuple[int, int]]:
+    """``"smac_hpo:1:34,hebo:1:4"`` -> {name: (seeds, tasks)}."""
+    out = {}
+    for item in filter(None, spec.split(",")):
+        try:
+            name, seeds, tasks = item.split(":")
+            out[name] = (int(seeds), int(tasks))
+        except ValueError:
+            raise SystemExit(f"--slow: expected NAME:SEEDS:TASKS, got {item!r}") from None
+    return out
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     t_start = time.perf_counter()
-    chosen, notes = select(args)
-    workers = [int(w) for w in args.workers.split(",") if w]
-    slow_workers = [w for w in (int(x) for x in args.slow_workers.split(",") if x) if w in workers]
-    lc = lcbench_specs(args.tasks)
-    nb = [f"nb201/{d}" for d in args.datasets.split(",") if d]
-    from bench.problems import make_problem
-
-    cells, plan = [], {}
-    slow = {x for x in args.slow.split(",") if x}
-    for c in chosen:
-        for spec_list, seeds, n_evals in ((lc, args.seeds, args.evals), (nb, args.nb201_seeds, args.nb201_evals)):
-            if not spec_list:
-                continue
-            reason = c.supports(_problem(spec_list[0]))
-            family = spec_list[0].split("/")[0]
-            is_slow = c.name in slow or f"{c.name}@{family}" in slow
-            ws = slow_workers if is_slow else workers
-            if reason:
-                notes.append(f"{c.label} not run on {family}: {reason}")
-                continue
-            specs, n_seeds = spec_list, seeds
-            if is_slow:
-                if family == "lcbench":
-                    specs, n_seeds = spec_list[:args.slow_tasks], min(seeds, args.slow_seeds)
-                else:
-                    n_seeds = min(seeds, args.slow_nb201_seeds)
-                plan[(c.name, family)] = (len(specs), n_seeds, ws)
-            for spec in specs:
-                for seed in range(n_seeds):
-                    for w in ws:
-                        cells.append((c.name, spec, seed, w, n_evals))
-    # Longest first: slow strategies and 1-worker cells, so the pool's tail stays short.
-    cells.sort(key=lambda cell: (-((cell[0], cell[1].split("/")[0]) in plan), -cell[4], cell[3], cell[1], cell[2]))
-    ks = [int(k) for k in args.overhead_ks.split(",") if k]
-    over = []
     if args.from_raw:
-        import pickle
-        results, plan = [], {}
-        for path in args.from_raw:
-            with open(path, "rb") as f:
-                raw = pickle.load(f)
-            results += raw["results"]
-            over += raw["overhead"]
-            ran = {(r["name"], r["problem"].split("/")[0]) for r in raw["results"]}
-            for key in ran - set(raw.get("plan", {})):   # a later file's full run replaces an earlier subset
-                plan.pop(key, None)
-            plan.update(raw.get("plan", {}))
-            notes += [n for n in raw.get("notes", []) if n not in notes]
-            notes.append(f"includes the run `python -m bench.run_hpo {' '.join(raw['args'].get('argv', []))}` "
-                         f"({raw.get('elapsed', float('nan')):.0f} s)")
-        names = {c.name for c in chosen}
-        ran_labels = {c.label for c in chosen if any(r["name"] == c.name for r in results)}
-        notes = [nt for nt in notes if not any(nt.startswith(f"{lb} unavailable") for lb in ran_labels)]
-        # The same cell in several files: the last one wins.
-        cells_seen = {(r["name"], r["problem"], r["seed"], r["workers"], r["n_evals"]): r for r in results}
-        results = [r for r in cells_seen.values() if r["name"] in names]
-        over = list({o["name"]: o for o in over if o["name"] in names}.values())
-        notes.append(f"tables written from {', '.join(args.from_raw)} (wall time: of this rendering only)")
-        ks = []
+        raw = merge([load_raw(Path(f)) for f in args.from_raw])
+        if args.raw:            # several runs' raw results kept as one file
+            save_raw(Path(args.raw), raw)
+            print(f"raw results: {args.raw}", file=sys.stderr)
+        raw["rendered_from"] = args.from_raw
     else:
-        print(f"bench.run_hpo: {len(chosen)} strategies, {len(cells)} cells, {args.processes} processes",
+        chosen, notes = select(args)
+        tasks = lcbench_tasks(args.tasks)
+        workers = [int(w) for w in args.workers.split(",") if w]
+        slow = parse_slow(args.slow)
+        cells = [(c.name, t, s, w, args.evals) for c in chosen
+                 for t in (tasks[:slow[c.name][1]] if c.name in slow else tasks)
+                 for s in range(min(args.seeds, slow[c.name][0]) if c.name in slow else args.seeds) for w in workers]
+        cells.sort(key=lambda cell: (cell[0] not in slow, cell[3], cell[2]))   # slow ones first
+        print(f"bench.run_hpo: {len(chosen)} contenders, {len(cells)} cells, {args.processes} processes",
               file=sys.stderr)
-        results = _map(run_cell, cells, args.processes, "runs")
-    if ks and lc:
-        ocells = [(c.name, lc[0], tuple(ks), 5) for c in chosen if c.name not in slow or args.overhead_slow]
-        over = _map(run_overhead, ocells, args.processes, "overhead")
-        notes += [f"{c.label}: ask+tell overhead not timed at k observations (slow; --overhead-slow times it); "
-                  f"the 'mean per call' column comes from its runs" for c in chosen if c.name in slow and not args.overhead_slow]
-    elapsed = time.perf_counter() - t_start
-
-    if args.raw:
-        import pickle
-        with open(args.raw, "wb") as f:
-            pickle.dump({"args": vars(args), "results": results, "overhead": over, "plan": plan,
-                         "notes": notes, "elapsed": elapsed}, f)
-
-    img_dir = Path(args.out).resolve().parent / "img"     # --smoke: a temporary folder of its own
-    text = report(args, chosen, results, over, notes, plan, elapsed, img_dir, Path(args.out).resolve().parent)
-    print(text)
-    write_section(Path(args.out), text)
-    print(f"\nwrote {args.out} (section {START} ... {END})", file=sys.stderr)
-    errors = [r for r in results if "error" in r]
-    return 1 if errors and len(errors) == len(results) else 0
-
-
-# -- tables -------------------------------------------------------------------------------------
-
-def _fmt(m: float, se: float | None = None, digits: int = 2) -> str:
-    if m is None or (isinstance(m, float) and math.isnan(m)):
-        return "–"
-    return f"{m:.{digits}f}" + (f" ± {se:.{digits}f}" if se is not None and not math.isnan(se) else "")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _machine() -> str:
-    import nni
-    try:
-        import optuna
-        ov = optuna.__version__
-    except ImportError:
-        ov = "not installed"
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
-            f"Python {platform.python_version()}, numpy {np.__version__}, nni {nni.__version__}, optuna {ov}")
-
-
-def report(args, chosen, results, over, notes, plan, elapsed, img_dir: Path, doc_dir: Path) -> str:
-    from bench.harness import mean_se, plot_anytime
-    labels = {c.name: c.label for c in chosen}
-    order = [c.name for c in chosen]
-    ok = [r for r in results if "error" not in r]
-    errors = [r for r in results if "error" in r]
-    by = defaultdict(list)                      # (name, spec, workers) -> results
-    for r in ok:
-        by[(r["name"], r["problem"], r["workers"])].append(r)
-    workers = sorted({r["workers"] for r in results}) or [int(w) for w in args.workers.split(",") if w]
-    lc_specs = sorted({r["problem"] for r in ok if r["problem"].startswith("lcbench")},
-                      key=lambda s: lcbench_specs("all").index(s))
-    nb_specs = [s for s in (f"nb201/{d}" for d in args.datasets.split(",") if d) if any(r["problem"] == s for r in ok)]
-    cmd = "python -m bench.run_hpo " + " ".join(args.argv)
-    out = [START, "## HPO benchmarks: ours vs NNI's and Optuna's tuners (simulated from tables)", "",
-           f"* command: `{cmd.strip()}`",
-           f"* seeds: {_seeds_line(ok, plan)}; simulated workers: {', '.join(map(str, workers))}",
-           f"* machine: {_machine()}",
-           f"* date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; wall time "
-           f"{elapsed:.0f} s with {args.processes} processes",
-           "* every strategy runs as an NNI Tuner in the same loop (`bench/harness.py`: the calls of NNI's "
-           "dispatcher, a simulated clock from the table's costs); regret = best in table - incumbent "
-           "(LCBench: final validation accuracy, %; NB201: test accuracy, %, of the best-validation arch)."]
-    for (name, family), (nt, ns, ws) in sorted(plan.items()):
-        what = f"{nt} tasks x {ns} seeds" if family == "lcbench" else f"{ns} seeds per dataset"
-        out.append(f"* **subset**: {labels.get(name, name)} (slow) ran on {family} with {what}, workers "
-                   f"{','.join(map(str, ws))} (`--slow-tasks/--slow-seeds/--slow-nb201-seeds/--slow-workers`); "
-                   "its comparisons use the same tasks and seeds for the other side")
-    out += [f"* {n}" for n in notes]
-    if errors:
-        groups = defaultdict(list)
-        for r in errors:
-            groups[(r["name"], r["error"])].append(r)
-        for (name, error), rs in groups.items():
-            probs = sorted({r["problem"] for r in rs})
-            out.append(f"* **failed**: {labels.get(name, name)} on {', '.join(probs)} ({len(rs)} cells): "
-                       f"`{error[:300]}`")
-    out.append("")
-
-    # LCBench --------------------------------------------------------------------------------
-    if lc_specs:
-        n = args.evals
-        ref = "nni_tpe" if "nni_tpe" in order else None
-        out += [f"### LCBench: regret at {n} evaluations", "",
-                f"Mean over tasks of the per-task mean over seeds, ± s.e. over seeds (of the mean over tasks: "
-                f"seed s runs on every task, and the tasks share one table of 1,000 configurations, so a "
-                f"seed's draws are correlated across tasks and the s.e. over tasks would understate the noise). "
-                f"\"beats NNI TPE\": tasks where the strategy's mean regret is lower than NNI TPE's on the same "
-                f"seeds. Makespan: median simulated hours for the {n} evaluations.", ""]
-        max_seeds = max((len({r["seed"] for r in rs}) for (nm, spec, w), rs in by.items()
-                         if spec.startswith("lcbench")), default=0)
-        header = ["strategy"]
-        for w in workers:
-            header += [f"regret, {w} worker{'s' if w > 1 else ''}", f"beats NNI TPE ({w}w)", f"makespan h ({w}w)"]
-        rows = []
-        for name in order:
-            row = [labels[name]]
-            for w in workers:
-                stats = _lc_stats(by, name, lc_specs, w, n)
-                if stats is None:
-                    row += ["–", "–", "–"]
-                    continue
-                beats, total = 0, 0
-                if ref and name != ref:
-                    for spec in stats["specs"]:
-                        rs = by[(name, spec, w)]
-                        seeds = {r["seed"] for r in rs}
-                        rr = [r for r in by.get((ref, spec, w), []) if r["seed"] in seeds]
-                        if rr:
-                            total += 1
-                            beats += np.mean([r["at"][n] for r in rs]) < np.mean([r["at"][n] for r in rr])
-                subset = ""
-                if len(stats["specs"]) != len(lc_specs) or stats["seeds"] != max_seeds:
-                    subset = f" ({len(stats['specs'])} tasks x {stats['seeds']} seeds"
-                    if ref and name != ref:
-                        rs = _lc_stats(by, ref, stats["specs"], w, n, seeds=stats["seed_ids"])
-                        if rs:
-                            subset += f"; NNI TPE there: {rs['mean']:.2f}"
-                    subset += ")"
-                row += [_fmt(stats["mean"], stats["se"]) + subset, f"{beats}/{total}" if total else "–",
-                        _fmt(stats["makespan_h"])]
-            rows.append(row)
-        out += [_table(header, rows), ""]
-        refs = REFERENCE["lcbench"]
-        cmp_rows = []
-        for name in order:
-            stats = _lc_stats(by, name, lc_specs, 1, n) if name in refs else None
-            if stats:
-                cmp_rows.append([labels[name], _fmt(stats["mean"], stats["se"]), f"{refs[name]:.2f}"])
-        if cmp_rows and 1 in workers:
-            out += [f"Anchors against the reference numbers of the issue (1 worker, {n} evaluations):", "",
-                    _table(["anchor", "measured", "reference"], cmp_rows), ""]
-        budget = budget_table(order, labels, by, lc_specs, n)
-        if budget:
-            out += budget
-        if not args.no_plots:
-            img_dir.mkdir(parents=True, exist_ok=True)
-            for w in workers:
-                curves = lcbench_curves(order, labels, by, lc_specs, w)
-                if curves:
-                    path = img_dir / f"hpo_lcbench_w{w}.png"
-                    plot_anytime(curves, path, f"LCBench, {len(lc_specs)} tasks, {w} worker(s): mean over tasks "
-                                 f"of mean best-so-far regret", "simulated time / mean time of one full evaluation")
-                    out += [f"![LCBench anytime, {w} worker(s)]({_rel(path, doc_dir)})", ""]
-
-    # NB201 ----------------------------------------------------------------------------------
-    for spec in nb_specs:
-        ds = spec.split("/")[1]
-        cps = [c for c in NB201_CHECKPOINTS if c <= args.nb201_evals] or [args.nb201_evals]
-        out += [f"### NAS-Bench-201 {ds}: test regret at {'/'.join(map(str, cps))} queries", "",
-                "Mean ± s.e. over seeds of (best test accuracy in the table - test accuracy of the "
-                "architecture with the best validation accuracy so far), in %.", ""]
-        header = ["strategy", "workers", "seeds"] + [f"{c} queries" for c in cps] + ["makespan h (median)"]
-        rows = []
-        for name in order:
-            for w in workers:
-                rs = by.get((name, spec, w), [])
-                if not rs:
-                    continue
-                rows.append([labels[name], str(w), str(len(rs))] +
-                            [_fmt(*mean_se([r["at"].get(c, math.nan) for r in rs])) for c in cps] +
-                            [_fmt(float(np.median([r["makespan"] for r in rs])) / 3600, None, 1)])
-        out += [_table(header, rows), ""]
-        if ds == "cifar10" and 100 in cps and 1 in workers:
-            refs = REFERENCE["nb201/cifar10@100"]
-            cmp_rows = [[labels[nm], _fmt(*mean_se([r["at"][100] for r in by[(nm, spec, 1)]])), f"{refs[nm]:.2f}"]
-                        for nm in order if nm in refs and by.get((nm, spec, 1))]
-            if cmp_rows:
-                out += ["Anchors against the reference numbers of the issue (1 worker, 100 queries):", "",
-                        _table(["anchor", "measured", "reference"], cmp_rows), ""]
-        if not args.no_plots:
-            img_dir.mkdir(parents=True, exist_ok=True)
-            for w in workers:
-                curves = {}
-                for name in order:
-                    rs = by.get((name, spec, w), [])
-                    if rs:
-                        curves[labels[name]] = _curve(rs, 3600.0)
-                if curves:
-                    path = img_dir / f"hpo_nb201_{ds}_w{w}.png"
-                    plot_anytime(curves, path, f"NAS-Bench-201 {ds}, {w} worker(s): mean best-so-far test regret",
-                                 "simulated hours")
-                    out += [f"![NB201 {ds} anytime, {w} worker(s)]({_rel(path, doc_dir)})", ""]
-
-    # overhead -------------------------------------------------------------------------------
-    if over or ok:
+        results = pool_map(run_cell, cells, args.processes, "runs")
         ks = [int(k) for k in args.overhead_ks.split(",") if k]
-        lc0 = lc_specs[0] if lc_specs else None
-        out += ["### Overhead per ask+tell (LCBench space)", "",
-                f"Median ms of `generate_parameters` + `receive_trial_result` + `trial_end` over the 5 calls "
-                f"after k observations (sequential run on task {lc0.split('/')[1] if lc0 else '–'}), and the mean "
-                f"over all calls of the {args.evals}-evaluation 1-worker runs.", ""]
-        header = ["strategy"] + [f"k={k} (ms)" for k in ks] + [f"mean per call in runs (ms)"]
-        rows = []
-        omap = {o["name"]: o for o in over}
-        for name in order:
-            o = omap.get(name, {})
-            cols = [_fmt(o["overhead"].get(k, math.nan), None, 1) if "overhead" in o else
-                    ("error" if "error" in o else "–") for k in ks]
-            rs = [r for (nm, spec, w), lst in by.items() if nm == name and w == 1 and spec.startswith("lcbench")
-                  for r in lst]
-            per_call = (sum(r["tuner_s"] for r in rs) / max(1, sum(r["n_records"] for r in rs)) * 1000) if rs else math.nan
-            rows.append([labels[name]] + cols + [_fmt(per_call, None, 1)])
-        out += [_table(header, rows), ""]
+        over = pool_map(run_overhead, [(c.name, tasks[0], tuple(ks), 5) for c in chosen
+                                       if not c.budget_aware and c.name not in slow and c.make_assessor is None],
+                        args.processes, "overhead") if ks else []
+        raw = {"meta": {"command": "python -m bench.run_hpo " + " ".join(args.argv), "machine": machine(),
+                        "date": now(), "wall_s": time.perf_counter() - t_start, "processes": args.processes,
+                        "seeds": args.seeds, "evals": args.evals,
+                        "overhead_ks": ks},
+               "order": [c.name for c in chosen], "labels": {c.name: c.label for c in chosen},
+               "origin": {c.name: c.origin for c in chosen},
+               "slow": {c.name: slow[c.name] for c in chosen if c.name in slow}, "notes": notes, "results": results,
+               "overhead": over}
+        if args.raw:
+            save_raw(Path(args.raw), raw)
+            print(f"raw results: {args.raw}", file=sys.stderr)
+    out = Path(args.out).resolve()
+    text = report(raw, out.parent / "img" if not args.no_plots else None, out.parent)
+    print(text)
+    write_section(out, text, START, END)
+    print(f"\nwrote {args.out} (section {START} ... {END})", file=sys.stderr)
+    errors = [r for r in raw["results"] if "error" in r]
+    return 1 if errors and len(errors) == len(raw["results"]) else 0
 
-    # wall time ------------------------------------------------------------------------------
-    wt = defaultdict(lambda: [0.0, 0])
-    for r in results:
-        fam = r["problem"].split("/")[0]
-        wt[(r["name"], fam, r["workers"])][0] += r["wall_s"]
-        wt[(r["name"], fam, r["workers"])][1] += 1
-    out += ["### Wall time (CPU seconds summed over cells, one process each)", "",
-            _table(["strategy", "problem", "workers", "cells", "seconds", "s per cell"],
-                   [[labels.get(nm, nm), fam, str(w), str(c), f"{s:.0f}", f"{s / c:.2f}"]
-                    for (nm, fam, w), (s, c) in sorted(wt.items(), key=lambda kv: (order.index(kv[0][0])
-                                                                                    if kv[0][0] in order else 99, kv[0][1:]))]),
+
+def merge(raws: list[dict]) -> dict:
+    """Several raw files as one: a later file's cell (name, task, seed, workers, evals) wins."""
+    parts = [p for r in raws for p in r.get("parts", [r["meta"]])]
+    out = {"meta": dict(raws[0]["meta"], wall_s=sum(p["wall_s"] for p in parts)), "order": [], "labels": {},
+           "origin": {}, "slow": {}, "notes": [], "results": [], "overhead": [], "parts": parts}
+    cells, over = {}, {}
+    for raw in raws:
+        out["order"] += [n for n in raw["order"] if n not in out["order"]]
+        out["labels"].update(raw["labels"])
+        out["origin"].update(raw["origin"])
+        out["slow"].update(raw["slow"])
+        out["notes"] += [n for n in raw["notes"] if n not in out["notes"]]
+        for r in raw["results"]:
+            cells[(r["name"], r["task"], r["seed"], r["workers"], r["n_evals"])] = r
+        over.update({o["name"]: o for o in raw["overhead"]})
+    out["results"], out["overhead"] = list(cells.values()), list(over.values())
+    return out
+
+
+# -- the section ------------------------------------------------------------------------------
+
+class _Runs:
+    """The successful runs, by (name, workers) -> task -> seed -> result."""
+
+    def __init__(self, results: list[dict]):
+        self.by: dict = defaultdict(lambda: defaultdict(dict))
+        for r in results:
+            if "error" not in r:
+                self.by[(r["name"], r["workers"])][r["task"]][r["seed"]] = r
+
+    def cells(self, *names: str, workers: int = 1, tasks: list[str] | None = None) -> tuple[list[str], set[int]]:
+        """The tasks all ``names`` ran (of ``tasks``, in that order) and the seeds all ran on every one."""
+        runs = [self.by.get((n, workers), {}) for n in names]
+        common = [t for t in (tasks or sorted({t for r in runs for t in r})) if all(t in r for r in runs)]
+        seeds = [set(r[t]) for r in runs for t in common]
+        return common, (set.intersection(*seeds) if seeds else set())
+
+    def task_mean(self, name: str, task: str, seeds: set[int], key: str, workers: int = 1) -> float:
+        by_seed = self.by.get((name, workers), {}).get(task, {})
+        vals = [by_seed[s]["at"][key] for s in seeds if s in by_seed]
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if vals and len(vals) == len(seeds) else math.nan
+
+    def summary(self, name: str, tasks: list[str], seeds: set[int], key: str, workers: int = 1):
+        """Mean over ``tasks`` of the per-task mean; s.e. over seeds of the per-seed mean over tasks."""
+        runs = self.by.get((name, workers), {})
+        per_seed = [np.mean([runs[t][s]["at"][key] for t in tasks]) for s in sorted(seeds)
+                    if tasks and all(s in runs.get(t, {}) for t in tasks)]
+        m, se = mean_se(per_seed)
+        return m, se if len(per_seed) > 1 else math.nan
+
+
+def report(raw: dict, img_dir: Path | None, doc_dir: Path) -> str:
+    meta, labels, slow = raw["meta"], raw["labels"], raw["slow"]
+    runs = _Runs(raw["results"])
+    order = [n for n in raw["order"] if any(k[0] == n for k in runs.by)]
+    all_tasks = lcbench_tasks("all")
+    tasks = sorted({t for (n, w), by_task in runs.by.items() for t in by_task}, key=all_tasks.index)
+    workers = sorted({w for (n, w) in runs.by})
+    n = meta["evals"]
+    key = str(n)
+    subsets = "; ".join(f"{labels[nm]}: seeds 0..{sd - 1} of the first {nt} tasks" for nm, (sd, nt) in slow.items()
+                        if nm in labels)
+    out = [START, "## HPO on LCBench: ours vs NNI, Optuna, SMAC3, HEBO and Syne Tune (simulated from the table)", "",
+           "* command" + ("s" if len(raw.get("parts", [])) > 1 else "") + ": "
+           + "; ".join(f"`{p['command'].strip()}`" for p in raw.get("parts", [meta]))
+           + (f"; rendered by `python -m bench.run_hpo --from-raw {' '.join(raw['rendered_from'])}`"
+              if raw.get("rendered_from") else ""),
+           f"* raw results: `{rel(RAW, REPO)}` (`make bench` renders every section from the raw results in "
+           "`bench/results/`; `make bench-rerun` runs everything again)",
+           f"* machine: {meta['machine']}; {meta['date']}; wall time {meta['wall_s'] / 60:.0f} min with "
+           f"{meta['processes']} processes (summed over the commands)",
+           f"* {len(tasks)} tasks, seeds 0..{meta['seeds'] - 1} per task; {n} full evaluations' epochs per run "
+           f"({n} x 52 = {n * 52} epochs); simulated workers: {', '.join(map(str, workers))}",
+           *([f"* **subsets** (minutes per run on this machine): {subsets}; every comparison with them uses the tasks "
+              "and seeds both sides ran"] if subsets else []),
+           "* one loop and one accounting for every contender (`bench/harness.py`): epochs charged as trained "
+           "(a resumed configuration pays only its new epochs; a stopped trial only what it trained), the trial "
+           "that would overshoot the budget cut at it, regret = best final accuracy of the task's table - "
+           "accuracy of the incumbent at the epoch it was trained to (%).",
+           "* defaults: ours are the registry's (our BO's were chosen on seeds 100..104, disjoint from those "
+           "reported); the anchors run with their libraries' defaults."]
+    out += [f"* {note}" for note in raw["notes"]]
+    errors = defaultdict(list)
+    for r in raw["results"]:
+        if "error" in r:
+            errors[(r["name"], r["error"])].append(r)
+    out += [f"* **failed**: {labels.get(nm, nm)} ({len(rs)} runs): `{err[:300]}`" for (nm, err), rs in errors.items()]
+    out.append("")
+    for w in workers:
+        out += _regret_table(runs, order, labels, tasks, n, key, w)
+    out += _targets(runs, labels, tasks, n, key, raw)
+    out += _epochs_table(runs, order, labels, tasks, n, key)
+    out += _overhead_table(raw, order, labels, runs)
+    if img_dir is not None:
+        out += _plots(runs, order, labels, tasks, workers, img_dir, doc_dir, n * 52)
+    wall = defaultdict(lambda: [0.0, 0])
+    for r in raw["results"]:
+        wall[r["name"]][0] += r["wall_s"]
+        wall[r["name"]][1] += 1
+    out += ["### Wall time (seconds summed over runs, one process each)", "",
+            table(["contender", "runs", "seconds", "s per run"],
+                  [[labels.get(nm, nm), str(wall[nm][1]), f"{wall[nm][0]:.0f}", f"{wall[nm][0] / wall[nm][1]:.2f}"]
+                   for nm in raw["order"] if nm in wall]),
             "", END]
     return "\n".join(out)
 
 
-def _lc_stats(by: dict, name: str, specs: list, w: int, n: int, seeds=None) -> dict | None:
-    """Mean over tasks of the per-task mean regret at ``n``; s.e. over seeds of the task mean
-    (seeds that ran on every task of the strategy); median makespan in hours."""
-    specs = [s for s in specs if by.get((name, s, w))]
-    if not specs:
-        return None
-    runs = {s: [r for r in by[(name, s, w)] if seeds is None or r["seed"] in seeds] for s in specs}
-    if any(not rs for rs in runs.values()):
-        return None
-    common = set.intersection(*({r["seed"] for r in rs} for rs in runs.values()))
-    per_task = [np.mean([r["at"][n] for r in rs]) for rs in runs.values()]
-    per_seed = [np.mean([r["at"][n] for rs in runs.values() for r in rs if r["seed"] == sd]) for sd in sorted(common)]
-    se = float(np.std(per_seed, ddof=1) / math.sqrt(len(per_seed))) if len(per_seed) > 1 else math.nan
-    return {"specs": specs, "mean": float(np.mean(per_task)), "se": se, "seeds": len(common), "seed_ids": common,
-            "makespan_h": float(np.median([r["makespan"] / 3600 for rs in runs.values() for r in rs]))}
-
-
-def _seeds_line(ok: list, plan: dict) -> str:
-    """What ran, from the results (seeds 0..n-1 of each cell group; slow subsets listed apart)."""
-    parts = []
-    for family, what in (("lcbench", "evaluations"), ("nb201", "queries")):
-        rs = [r for r in ok if r["problem"].startswith(family) and (r["name"], family) not in plan]
-        if not rs:
-            continue
-        seeds = len({r["seed"] for r in rs})
-        probs = sorted({r["problem"] for r in rs})
-        evals = sorted({r["n_evals"] for r in rs})
-        unit = "task" if family == "lcbench" else "dataset"
-        parts.append(f"{family} seeds 0..{seeds - 1} per {unit} x {len(probs)} {unit}s, "
-                     f"{'/'.join(map(str, evals))} {what}")
-    return "; ".join(parts) or "none"
-
-
-def _rel(path: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(path, base)
-    except ValueError:
-        return str(path)
-
-
-def _curve(rs: list, unit: float, grid: np.ndarray | None = None):
-    """(x, mean, se) of best-so-far regret vs simulated time / ``unit`` over the runs ``rs``."""
-    ends = np.concatenate([r["end"] for r in rs]) / unit
-    if grid is None:
-        lo, hi = max(ends.min(), 1e-6), ends.max()
-        grid = np.geomspace(lo, hi, 80) if hi > lo else np.array([lo])
-    ys = np.full((len(rs), len(grid)), np.nan)
-    for i, r in enumerate(rs):
-        idx = np.searchsorted(r["end"] / unit, grid, side="right") - 1
-        ok = idx >= 0
-        ys[i, ok] = r["regret"][idx[ok]]
-    import warnings
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        m = np.nanmean(ys, axis=0)
-        n = np.sum(~np.isnan(ys), axis=0)
-        se = np.nanstd(ys, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1))
-    keep = n == len(rs)          # from the time every run has an incumbent
-    return grid[keep], m[keep], np.nan_to_num(se[keep])
-
-
-def _runs_on_grid(rs: list, unit: float, grid: np.ndarray) -> np.ndarray:
-    """Best-so-far regret of each run at the times ``grid * unit`` (nan before its first result)."""
-    ys = np.full((len(rs), len(grid)), np.nan)
-    for i, r in enumerate(rs):
-        idx = np.searchsorted(r["end"] / unit, grid, side="right") - 1
-        ok = idx >= 0
-        ys[i, ok] = r["regret"][idx[ok]]
-    return ys
-
-
-def lcbench_curves(order, labels, by, lc_specs, w) -> dict:
-    """Per seed, the mean over tasks of best-so-far regret vs time in units of the task's mean full
-    evaluation; then mean and s.e. over seeds (as in the table)."""
-    curves = {}
-    for name in order:
-        specs = [spec for spec in lc_specs if by.get((name, spec, w))]
-        if not specs:
-            continue
-        common = sorted(set.intersection(*({r["seed"] for r in by[(name, spec, w)]} for spec in specs)))
-        hi = max(r["end"].max() / r["time_unit"] for spec in specs for r in by[(name, spec, w)])
-        grid = np.geomspace(0.3, max(hi, 0.31), 80)
-        per_seed = np.zeros((len(common), len(grid)))
-        for spec in specs:
-            rs = sorted((r for r in by[(name, spec, w)] if r["seed"] in common), key=lambda r: r["seed"])
-            per_seed += _runs_on_grid(rs, rs[0]["time_unit"], grid)
-        per_seed /= len(specs)
-        keep = ~np.isnan(per_seed).any(axis=0)
-        if keep.any():
-            m = per_seed[:, keep].mean(axis=0)
-            se = per_seed[:, keep].std(axis=0, ddof=1) / math.sqrt(len(common)) if len(common) > 1 else 0 * m
-            label = labels[name] + (f" ({len(specs)} tasks)" if len(specs) != len(lc_specs) else "")
-            curves[label] = (grid[keep], m, se)
-    return curves
-
-
-def budget_table(order, labels, by, lc_specs, n) -> list[str]:
-    """Epochs a budget-aware strategy needs to reach random search's regret at ``n`` evaluations."""
-    ref = "random" if "random" in order else ("nni_random" if "nni_random" in order else None)
-    aware = [nm for nm in order if any(r.get("budget_aware") for (x, s, w), rs in by.items() if x == nm for r in rs)]
-    if not aware:
-        return []
-    if ref is None:
-        return ["### LCBench: epochs to reach random search's regret", "",
-                "(random search not in this run: no target)", ""]
-    ws = sorted({w for (_, _, w) in by})
-    lines = [f"### LCBench, budget-aware strategies: epochs to reach random search's regret at {n} evaluations", "",
-             f"Per task: the first point where the strategy's mean (over seeds) best-so-far regret, as a function of "
-             f"epochs consumed (resumed epochs not counted again), is at most {labels[ref]}'s mean regret after {n} "
-             f"evaluations ({n} x 52 = {n * 52} epochs). Median over the tasks reached.", ""]
+def _regret_table(runs, order, labels, tasks, n, key, w) -> list[str]:
+    ref = "nni_tpe"
+    lines = [f"### Regret at {n} evaluations' epochs, {w} worker{'s' if w > 1 else ''}", "",
+             "Mean over the tasks of the per-task mean over seeds, ± s.e. over seeds (a seed's draws are correlated "
+             "across tasks, which share one table of 1,000 configurations). NNI TPE on the same tasks and seeds "
+             "beside it, and the tasks where the contender's mean regret is lower than NNI TPE's.", ""]
     rows = []
-    for nm in aware:
-        for w in ws:
-            reached, total, final = [], 0, []
-            for spec in lc_specs:
-                rs, rr = by.get((nm, spec, w), []), by.get((ref, spec, w), [])
-                if not rs or not rr:
-                    continue
-                total += 1
-                target = np.mean([r["at"][n] for r in rr])
-                e = _epochs_to_reach(rs, target)
-                if e is not None:
-                    reached.append(e)
-                final.append(np.mean([r["epochs"][-1] for r in rs]))
-            if total:
-                rows.append([labels[nm], str(w), f"{len(reached)}/{total}",
-                             f"{np.median(reached):.0f}" if reached else "–", f"{n * 52}",
-                             f"{np.mean(final):.0f}"])
-    return lines + [_table(["strategy", "workers", "tasks reached", "median epochs to reach", "random's epochs",
-                            "epochs used per run (mean)"], rows), ""]
+    for name in order:
+        if (name, w) not in runs.by:
+            continue
+        ts, seeds = runs.cells(name, workers=w, tasks=tasks)
+        m, se = runs.summary(name, ts, seeds, key, w)
+        cts, cseeds = runs.cells(name, ref, workers=w, tasks=tasks)
+        tpe, _ = runs.summary(ref, cts, cseeds, key, w)
+        better = sum(runs.task_mean(name, t, cseeds, key, w) < runs.task_mean(ref, t, cseeds, key, w) for t in cts)
+        span = [r["makespan_h"] for by_seed in runs.by[(name, w)].values() for r in by_seed.values()]
+        epochs = [r["epochs_total"] for by_seed in runs.by[(name, w)].values() for r in by_seed.values()]
+        rows.append([labels[name], f"{len(ts)} x {len(seeds)}", fmt(m, se), "–" if name == ref else fmt(tpe),
+                     "–" if name == ref else f"{better}/{len(cts)}", fmt(float(np.median(span)), None, 2),
+                     f"{np.mean(epochs):,.0f}"])
+    return lines + [table(["contender", "tasks x seeds", "regret", "NNI TPE, same cells", "tasks better than NNI TPE",
+                           "makespan h", "epochs per run"], rows), ""]
 
 
-def _epochs_to_reach(rs: list, target: float) -> float | None:
-    grid = np.unique(np.concatenate([r["epochs"] for r in rs]))
-    ys = np.full((len(rs), len(grid)), np.inf)
-    for i, r in enumerate(rs):
-        idx = np.searchsorted(r["epochs"], grid, side="right") - 1
-        ok = idx >= 0
-        vals = np.where(np.isnan(r["regret"]), np.inf, r["regret"])
-        ys[i, ok] = vals[idx[ok]]
-    m = ys.mean(axis=0)
+def _targets(runs, labels, tasks, n, key, raw) -> list[str]:
+    lines = ["### Targets", ""]
+    classic = [a for a in CLASSIC_ANCHORS if (a, 1) in runs.by]
+    if (OUR_BO, 1) in runs.by and classic:
+        wins, detail = [], []
+        for t in tasks:
+            beaten = []
+            for a in classic:
+                ts, seeds = runs.cells(OUR_BO, a, tasks=[t])
+                if ts:
+                    beaten.append(runs.task_mean(OUR_BO, t, seeds, key) < runs.task_mean(a, t, seeds, key))
+            if beaten and all(beaten):
+                wins.append(t)
+        for a in classic:
+            ts, seeds = runs.cells(OUR_BO, a, tasks=tasks)
+            better = sum(runs.task_mean(OUR_BO, t, seeds, key) < runs.task_mean(a, t, seeds, key) for t in ts)
+            detail.append(f"{labels[a]} {better}/{len(ts)} tasks x {len(seeds)} seed(s)")
+        need = math.ceil(2 * len(tasks) / 3)
+        lines.append(f"* Our BO below the best of {{{', '.join(labels[a] for a in classic)}}} per task (each compared "
+                     f"on the seeds both ran), at {n} evaluations, on at least 2/3 of the tasks: "
+                     f"**{'met' if len(wins) >= need else 'missed'}** ({len(wins)}/{len(tasks)} tasks; lower than "
+                     f"each alone: {'; '.join(detail)})")
+    syne = [s for s in SYNE_MF if (s, 1) in runs.by]
+    ours = [o for o in OUR_MF if (o, 1) in runs.by]
+    if syne and ours:
+        ts, seeds = runs.cells(*syne, *ours, tasks=tasks)
+        best_name = min(syne, key=lambda s: runs.summary(s, ts, seeds, key)[0])
+        best, _ = runs.summary(best_name, ts, seeds, key)
+        parts = []
+        for o in ours:
+            m, _ = runs.summary(o, ts, seeds, key)
+            parts.append(f"{labels[o]} {m:.2f} ({'met' if m <= best + 1e-9 else 'missed'})")
+        lines.append(f"* Our multi-fidelity scheduler at the best Syne Tune method's regret ({labels[best_name]}: "
+                     f"{best:.2f}) with no more epochs (every run spends exactly {n * 52} epochs), on {len(ts)} tasks x "
+                     f"{len(seeds)} seeds: " + "; ".join(parts))
+    if ("asha", 1) in runs.by and ("random", 1) in runs.by:
+        ts, seeds = runs.cells("asha", "random", tasks=tasks)
+        limit = n * 52 / 3
+        reached = 0
+        for t in ts:
+            e = _epochs_to_reach([runs.by[("asha", 1)][t][s] for s in sorted(seeds)],
+                                 runs.task_mean("random", t, seeds, key))
+            reached += e is not None and e <= limit
+        lines.append(f"* ASHA reaches random search's {n}-evaluation regret with at most 1/3 of its epochs "
+                     f"({limit:.0f}) on 34/34 tasks: **{'met' if reached == len(ts) == 34 else 'missed'}** "
+                     f"({reached}/{len(ts)} tasks)")
+    for o in raw["overhead"]:
+        if o["name"] == OUR_BO and "overhead" in o and "200" in o["overhead"]:
+            ms = o["overhead"]["200"]
+            lines.append(f"* BO ask+tell at most 0.1 s at 200 observations: **{'met' if ms <= 100 else 'missed'}** "
+                         f"({ms:.0f} ms)")
+    return lines + [""]
+
+
+def _epochs_to_reach(rs: list[dict], target: float) -> float | None:
+    """The first epoch count where the mean over runs of the best-so-far regret is at most ``target``."""
+    curves = [Steps.from_json(r["epochs"]) for r in rs]
+    grid = np.unique(np.concatenate([np.asarray(c.x) for c in curves if c.x] or [np.zeros(0)]))
+    if not grid.size:
+        return None
+    ys = on_grid(curves, grid)
+    m = np.where(np.isnan(ys), np.inf, ys).mean(axis=0)
     hit = np.nonzero(m <= target + 1e-12)[0]
     return float(grid[hit[0]]) if len(hit) else None
 
 
-def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
-    """Replace the text between the markers in ``path`` (or append it; create the file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if start in old and end in old and old.index(start) < old.index(end):
-        new = old[:old.index(start)] + section + old[old.index(end) + len(end):]
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "# Benchmarks\n\n") + section + "\n"
-    path.write_text(new, encoding="utf-8")
+def _epochs_table(runs, order, labels, tasks, n, key) -> list[str]:
+    aware = [nm for nm in order if (nm, 1) in runs.by and
+             any(r["budget_aware"] for by_seed in runs.by[(nm, 1)].values() for r in by_seed.values())]
+    if not aware or ("random", 1) not in runs.by:
+        return []
+    lines = [f"### Multi-fidelity: epochs to reach random search's regret at {n} evaluations", "",
+             f"Per task: the first epoch count where the contender's mean (over seeds) best-so-far regret is at most "
+             f"ours: random's mean regret after {n} evaluations ({n * 52} epochs), on the seeds both ran; median "
+             "over the tasks reached.", ""]
+    rows = []
+    for nm in aware:
+        ts, seeds = runs.cells(nm, "random", tasks=tasks)
+        reached = []
+        for t in ts:
+            e = _epochs_to_reach([runs.by[(nm, 1)][t][s] for s in sorted(seeds)],
+                                 runs.task_mean("random", t, seeds, key))
+            if e is not None:
+                reached.append(e)
+        rows.append([labels[nm], f"{len(ts)} x {len(seeds)}", f"{len(reached)}/{len(ts)}",
+                     f"{np.median(reached):.0f}" if reached else "–", f"{sum(e <= n * 52 / 3 for e in reached)}/{len(ts)}"])
+    return lines + [table(["contender", "tasks x seeds", "tasks reached", "median epochs to reach",
+                           f"tasks reached within {n * 52 / 3:.0f} epochs (1/3)"], rows), ""]
+
+
+def _overhead_table(raw, order, labels, runs) -> list[str]:
+    over = {o["name"]: o for o in raw["overhead"]}
+    ks = raw["meta"].get("overhead_ks") or []
+    if not over and not runs.by:
+        return []
+    lines = ["### Overhead per ask+tell", "",
+             f"Median ms of `generate_parameters` + `receive_trial_result` + `trial_end` over the 5 calls after k "
+             "observations of a sequential run (`bench.harness.overhead`, first task), and the mean over every call "
+             "of the 1-worker runs above. Multi-fidelity contenders: runs only.", ""]
+    rows = []
+    for name in order:
+        o = over.get(name, {})
+        cols = [fmt(o["overhead"].get(str(k), math.nan), None, 1) if "overhead" in o else
+                ("error" if "error" in o else "–") for k in ks]
+        rs = [r for by_seed in runs.by.get((name, 1), {}).values() for r in by_seed.values()]
+        per_call = sum(r["tuner_s"] for r in rs) / max(1, sum(r["n_records"] for r in rs)) * 1000 if rs else math.nan
+        rows.append([labels[name]] + cols + [fmt(per_call, None, 1)])
+    return lines + [table(["contender"] + [f"k={k} (ms)" for k in ks] + ["mean per call in runs (ms)"], rows), ""]
+
+
+def _plots(runs, order, labels, tasks, workers, img_dir: Path, doc_dir: Path, max_epochs: int) -> list[str]:
+    img_dir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for w in workers:
+        for axis, grid, xlabel in (("time", np.geomspace(0.3, 60, 80), "simulated time / mean time of one full "
+                                    "evaluation"), ("epochs", np.geomspace(10, max_epochs, 80), "epochs trained")):
+            curves = {}
+            for name in order:
+                ts, seeds = runs.cells(name, workers=w, tasks=tasks)
+                if len(ts) != len(tasks) or not seeds:      # the subsets have no curve over every task
+                    continue
+                seeds = sorted(seeds)
+                per_seed = np.zeros((len(seeds), len(grid)))
+                for t in ts:
+                    rs = [runs.by[(name, w)][t][s] for s in seeds]
+                    per_seed += on_grid([Steps.from_json(r[axis]) for r in rs], grid)
+                per_seed /= len(ts)
+                keep = ~np.isnan(per_seed).any(axis=0)
+                if keep.any():
+                    m = per_seed[:, keep].mean(axis=0)
+                    se = per_seed[:, keep].std(axis=0, ddof=1) / math.sqrt(len(seeds)) if len(seeds) > 1 else 0 * m
+                    curves[labels[name]] = (grid[keep], m, se)
+            if curves:
+                path = img_dir / f"hpo_lcbench_{axis}_w{w}.png"
+                plot_anytime(curves, path, f"LCBench, {len(tasks)} tasks, {w} worker(s): mean over tasks of the "
+                             "mean best-so-far regret (log scale)", xlabel)
+                lines += [f"![LCBench regret vs {axis}, {w} worker(s)]({rel(path, doc_dir)})", ""]
+    return lines
 
 
 if __name__ == "__main__":

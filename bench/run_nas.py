@@ -24,7 +24,6 @@ writes the tables from such files (merged; the same run in a later file wins) wi
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import math
 import os
 import sys
@@ -38,7 +37,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from bench.run_hpo import _fmt, _machine, _map, _problem, _rel, _table, search, write_section  # noqa: E402
+from bench.report import fmt as _fmt, machine as _machine, now, pool_map as _map, rel as _rel, table as _table  # noqa: E402
+from bench.report import write_section  # noqa: E402
 
 START, END = "<!-- bench:nas:start -->", "<!-- bench:nas:end -->"
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +53,34 @@ TARGET_BUDGETS = (50, 100, 200)
 
 
 # -- runs -----------------------------------------------------------------------------------------
+
+_PROBLEMS: dict = {}
+
+
+def _problem(spec: str):
+    from bench.problems import make_problem
+    if spec not in _PROBLEMS:
+        _PROBLEMS[spec] = make_problem(spec)
+    return _PROBLEMS[spec]
+
+
+def search(out: dict):
+    """``(problem, trace)`` of one sequential search of ``out["name"]`` on ``out["problem"]``
+    (``n_evals`` queries, ``seed``); ``(None, None)`` if it raised, with the error recorded in
+    ``out``: one broken strategy must not take the whole run down."""
+    import traceback
+    from bench.anchors import get_contender
+    from bench.harness import run
+    t0 = time.perf_counter()
+    try:
+        problem = _problem(out["problem"])
+        return problem, run(get_contender(out["name"]).make, problem, out["n_evals"], 1, out["seed"],
+                            strategy=out["name"])
+    except Exception as exc:  # noqa: BLE001
+        out.update(error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc(limit=6),
+                   wall_s=time.perf_counter() - t0)
+        return None, None
+
 
 def run_cell(cell: tuple) -> dict:
     """One sequential (strategy, dataset, seed) search of ``n_evals`` queries."""
@@ -98,9 +126,32 @@ def _load_stream(path: str) -> list:
     return out
 
 
+def _compact(r: dict) -> dict:
+    """A run for the raw file: its regret curve as change points (``bench.report.Steps``)."""
+    from bench.report import Steps
+    out = {k: v for k, v in r.items() if k not in ("regret", "index")}
+    if "regret" in r:
+        out["regret_steps"] = Steps.from_records(range(1, len(r["regret"]) + 1), list(r["regret"])).to_json()
+    return out
+
+
+def _expand(r: dict) -> dict:
+    from bench.report import Steps
+    if "regret_steps" in r:
+        steps = Steps.from_json(r.pop("regret_steps"))
+        r["regret"] = np.array([steps.at(i) for i in range(1, r["n_records"] + 1)])
+    return r
+
+
 def _load_raw(path: str) -> dict:
-    """A ``--raw`` pickle, or its ``.partial`` stream of per-run results."""
+    """A ``--raw`` file (gzip'd JSON), or a ``.partial`` stream of per-run results (pickles)."""
     import pickle
+    if path.endswith(".json.gz"):
+        from bench.report import load_raw
+        raw = load_raw(Path(path))
+        raw["results"] = [_expand(r) for r in raw["results"]]
+        raw["plan"] = {k: tuple(v) for k, v in raw["plan"].items()}
+        return raw
     with open(path, "rb") as f:
         first = pickle.load(f)
     if isinstance(first, dict) and "results" in first:
@@ -226,11 +277,9 @@ def main(argv=None) -> int:
         results += _run_all(cells, args.processes, partial, append=bool(args.resume))
     elapsed = time.perf_counter() - t_start
     if args.raw:
-        import pickle
-        Path(args.raw).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.raw, "wb") as f:
-            pickle.dump({"args": {k: v for k, v in vars(args).items()}, "results": results, "plan": plan,
-                         "notes": notes, "elapsed": elapsed}, f)
+        from bench.report import save_raw
+        save_raw(Path(args.raw), {"args": {"argv": args.argv}, "results": [_compact(r) for r in results],
+                                  "plan": plan, "notes": notes, "elapsed": elapsed})
     doc_dir = Path(args.out).resolve().parent
     text = report(args, chosen, results, notes, plan, elapsed, doc_dir / "img", doc_dir)
     print(text)
@@ -291,11 +340,12 @@ def report(args, chosen, results, notes, plan, elapsed, img_dir: Path, doc_dir: 
            f"(the same seeds for all), one sequential run (1 worker) each up to {max(budgets)} queries, "
            f"regret read off at {'/'.join(map(str, budgets))} queries",
            f"* machine: {_machine()}",
-           f"* date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; wall time "
+           f"* date: {now()}; wall time "
            f"{elapsed:.0f} s with {args.processes} processes",
            "* every strategy runs as an NNI Tuner in the loop of `bench/harness.py`; it searches on the "
-           "**validation** accuracy; regret = best **test** accuracy in the table (cifar10 94.37, cifar100 73.51, "
-           "imagenet16 47.31) - test accuracy of the architecture with the best validation accuracy so far, in %.",
+           "**validation** accuracy; regret = best **test** accuracy in the table ("
+           + ", ".join(f"{s.split('/')[1]} {_problem(s).optimum:.2f}" for s in specs) + ") - test accuracy of the "
+           "architecture with the best validation accuracy so far, in %.",
            "* **queries to the optimum**: per run, the number of queries until the architecture with the highest "
            "validation accuracy of the dataset (the search target) is first queried, censored at the run's budget. "
            "Reported: the mean over the runs that found it, the median over all runs with the censored ones "
@@ -355,7 +405,7 @@ def report(args, chosen, results, notes, plan, elapsed, img_dir: Path, doc_dir: 
                 curves[lab(name)] = (x, np.nanmean(ys, axis=0),
                                      np.nanstd(ys, axis=0, ddof=1) / math.sqrt(len(rs)) if len(rs) > 1 else 0 * x)
             if curves:
-                from bench.harness import plot_anytime
+                from bench.report import plot_anytime
                 img_dir.mkdir(parents=True, exist_ok=True)
                 path = img_dir / f"nas_{ds}.png"
                 plot_anytime(curves, path, f"NAS-Bench-201 {ds}: mean test regret of the incumbent (± s.e.)",

@@ -56,6 +56,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench import report as report_layer  # noqa: E402
+
 START, END = "<!-- bench:oneshot:start -->", "<!-- bench:oneshot:end -->"
 REPO = Path(__file__).resolve().parent.parent
 METHODS = ("spos", "darts1", "darts2")
@@ -424,14 +426,7 @@ def report(raw: dict) -> str:
 
 
 def write_section(path: Path, section: str) -> None:
-    from bench.run_hpo import write_section as write
-    write(path, section, START, END)
-
-
-def _machine() -> str:
-    import platform
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
-            f"Python {platform.python_version()}, torch {torch.__version__}, one thread per process")
+    report_layer.write_section(path, section, START, END)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{m} seed {s}: {r['train_cpu_s']:.0f} CPU-s, ranking {r['ranking']}, export "
                       f"{r['exports'][-1]['test_acc']:.2f}", file=sys.stderr, flush=True)
         cost = run_cost(a.cost_steps, cost_setups)
-        raw = {"meta": {"command": command.strip(), "machine": _machine(), "date": _dt.date.today().isoformat(),
+        raw = {"meta": {"command": command.strip(), "machine": report_layer.machine() + ", one thread per process",
+                        "date": _dt.date.today().isoformat(),
                         "runtime_s": time.perf_counter() - start}, "runs": runs, "cost": cost}
         if a.raw:
             Path(a.raw).parent.mkdir(parents=True, exist_ok=True)

@@ -23,27 +23,36 @@ def cifar10():
     return NB201("cifar10")
 
 
-def test_smoke_run_writes_its_section(tmp_path):
+def test_smoke_run_writes_its_section_and_renders_the_same_from_its_raw_results(tmp_path):
     from bench import run_hpo
-    out = tmp_path / "benchmarks.md"
+    out, raw = tmp_path / "benchmarks.md", tmp_path / "hpo.json.gz"
     out.write_text("# Benchmarks\n\nkept above\n\n<!-- bench:hpo:start -->\nold\n<!-- bench:hpo:end -->\n\nkept below\n")
-    assert run_hpo.main(["--smoke", "--out", str(out)]) == 0
+    assert run_hpo.main(["--smoke", "--out", str(out), "--raw", str(raw)]) == 0
     text = out.read_text()
     assert "kept above" in text and "kept below" in text and "\nold\n" not in text
     assert text.count(run_hpo.START) == 1 and text.count(run_hpo.END) == 1
     section = text[text.index(run_hpo.START):]
-    for needle in ("python -m bench.run_hpo --smoke", "machine:", "### LCBench: regret at 10 evaluations",
-                   "| ours: random |", "| NNI TPE |", "NAS-Bench-201 cifar10", "### Wall time"):
+    for needle in ("python -m bench.run_hpo --smoke", "machine:", "### Regret at 10 evaluations' epochs, 1 worker",
+                   "| ours: random |", "| NNI TPE |", "| ours: hyperband |", "epochs to reach random search",
+                   "### Wall time", "hpo_lcbench_epochs_w1.png"):
         assert needle in section, needle
     assert "**failed**" not in section
+    again = tmp_path / "again.md"
+    assert run_hpo.main(["--from-raw", str(raw), "--out", str(again)]) == 0
+    rendered = again.read_text()
+    assert "rendered by `python -m bench.run_hpo --from-raw" in rendered
+    lines = lambda t: [ln for ln in t[t.index(run_hpo.START):t.index(run_hpo.END)].splitlines()  # noqa: E731
+                       if not ln.startswith("* command:")]
+    assert lines(rendered) == lines(text)
 
 
 def test_section_is_appended_to_a_file_without_markers(tmp_path):
-    from bench.run_hpo import END, START, write_section
+    from bench.report import write_section
+    from bench.run_hpo import END, START
     path = tmp_path / "b.md"
     path.write_text("# Title\n\ntext\n")
-    write_section(path, f"{START}\nA\n{END}")
-    write_section(path, f"{START}\nB\n{END}")
+    write_section(path, f"{START}\nA\n{END}", START, END)
+    write_section(path, f"{START}\nB\n{END}", START, END)
     text = path.read_text()
     assert text.startswith("# Title\n\ntext\n") and "\nB\n" in text and "\nA\n" not in text
 
