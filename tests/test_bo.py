@@ -27,7 +27,7 @@ from nas_plugins.space import Space, config_key
 from tuners import registry
 from tuners.hosts.nni_experiment import free_port, run
 from tuners.hosts.nni_host import ADAPTERS, build_options
-from tuners.skopt_bo import BayesOpt, UnitCube, _dimensions
+from tuners.skopt_bo import BayesOpt, UnitCube
 
 
 def spec(type_: str, *value) -> dict:
@@ -123,7 +123,6 @@ def test_cube_flattens_nested_choices():
     cube = UnitCube(MIXED)
     assert [d.path for d in cube.dims] == ["lr", "dropout", "layers", "act", "op", "op/conv/k", "op/conv/scale",
                                            "op/pool/kind", "init", "width"]
-    assert [path for path, _ in _dimensions(MIXED)] == [d.path for d in cube.dims]
     assert [d.width for d in cube.dims] == [1, 1, 1, 4, 3, 1, 1, 2, 1, 1]
     assert cube.columns == 16 and cube.groups.tolist() == [0, 1, 2, 3, 3, 3, 3, 4, 4, 4, 5, 6, 7, 7, 8, 9]
     conv_k = cube.dims[5]
@@ -317,10 +316,12 @@ def test_seeded_and_pickles_mid_run(acq_func):
 
 def test_single_valued_parameters_are_not_dimensions():
     space = Space.from_nni({"c": spec("choice", "only"), "n": spec("randint", 2, 3), "x": spec("uniform", 0, 1),
-                            "op": spec("choice", {"_name": "one", "k": spec("choice", 3)})})
-    assert [path for path, _ in _dimensions(space)] == ["x"]
-    configs = ask_tell(BayesOpt(space, n_initial_points=2, seed=0), lambda c: c["x"], 6)
-    assert all(space.check(c) and c["op"] == {"_name": "one", "k": 3} for c in configs)
+                            "op": spec("choice", {"_name": "one", "k": spec("choice", 3), "y": spec("uniform", 0, 1)})})
+    cube = UnitCube(space)
+    assert [d.path for d in cube.dims] == ["x", "op/one/y"] and cube.dims[1].parent is None   # y: always active
+    configs = ask_tell(BayesOpt(space, n_initial_points=2, seed=0), lambda c: c["x"] - c["op"]["y"], 8)
+    assert all(space.check(c) and c["op"]["_name"] == "one" and c["op"]["k"] == 3 for c in configs)
+    assert len({c["op"]["y"] for c in configs}) == 8
 
 
 # -- options -------------------------------------------------------------------------------------------

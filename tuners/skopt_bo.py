@@ -67,19 +67,6 @@ def _is_dimension(p: Param) -> bool:
     return isinstance(p, Normal) or p.low < p.high
 
 
-def _dimensions(space: Space, prefix: str = "") -> list[tuple[str, Param]]:
-    """``(path, param)`` for every modelled parameter, nested branches flattened after their choice."""
-    out = []
-    for p in space:
-        path = prefix + p.name
-        if _is_dimension(p):
-            out.append((path, p))
-        if isinstance(p, Choice) and p.nested:
-            for branch in p.options:
-                out += _dimensions(branch.space, f"{path}/{branch.name}/")
-    return out
-
-
 @dataclass(frozen=True)
 class _Dim:
     """One modelled parameter: its columns, and when it is active (``parent`` dim chose ``option``)."""
@@ -371,11 +358,12 @@ class BayesOpt(Strategy):
       plus the most recent results for the rest.
     * ``base_estimator`` accepts only "GP" (the scikit-optimize version's RF/ET surrogates are gone).
 
-    Overhead per ask+tell (ms; LCBench's 7 parameters; ``bench.harness.overhead``, median of 5
-    calls; 2-core host under load; a refit, every 20 results at 200, takes about 0.5-1 s)::
+    Overhead per ask+tell (ms; LCBench's 7 parameters; ``bench.harness.overhead``: median of 5
+    calls; 2-core host under load; at 200 results a refit, every 20 results, takes about 0.3 s, and
+    the mean over 20 calls is 47 ms)::
 
         results     100    200
-        this         40     90      (of which ~15 ms at 200 is Strategy.tell's scan of the history)
+        this         17     36      (about 10 ms of it at 200: Strategy.tell's scan of the history)
         skopt       840   1340      (the scikit-optimize version it replaces)
 
     Example::
