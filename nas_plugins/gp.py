@@ -170,6 +170,7 @@ class Posterior:
         K[np.diag_indices_from(K)] += self.noise + _JITTER
         self.L = _cholesky(K)
         self.alpha = cho_solve((self.L, True), self.y, check_finite=False)
+        self._Kinv: np.ndarray | None = None
 
     def _k(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         a, b = A * self.inv_l, B * self.inv_l
@@ -206,11 +207,10 @@ class Posterior:
     def _inverse(self) -> np.ndarray:
         """``K^-1`` from the Cholesky factor, computed once (a matrix product predicts faster than
         triangular solves)."""
-        if getattr(self, "_Kinv", None) is None or len(self._Kinv) != len(self.L):
+        if self._Kinv is None:
             Kinv = lapack.dpotri(self.L, lower=1)[0]
             self._Kinv = np.tril(Kinv) + np.tril(Kinv, -1).T
         return self._Kinv
-
 
     def predict_with_grad(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`predict` and the gradients of the mean and the variance with respect to the rows of ``Xs``."""
