@@ -30,6 +30,8 @@ from typing import Any, Callable
 import numpy as np
 from nni.tuner import Tuner
 
+from nas_plugins.space import quantize
+
 __all__ = ["Contender", "OptunaTuner", "nni_to_optuna", "contenders", "get_contender", "our_names",
            "BUDGET_OPTIONS", "SLOW"]
 
@@ -254,11 +256,6 @@ def _gp_acq_max(f_acq, gp, y_max, bounds, space, num_warmup, num_starting_points
 
 # -- Optuna -----------------------------------------------------------------------------------
 
-def _quantize(x: float, q: float, low: float, high: float) -> float:
-    """NNI's rule for q-types: clip(round(x / q) * q, low, high)."""
-    return float(min(max(round(x / q) * q, low), high))
-
-
 def nni_to_optuna(space: dict) -> tuple[dict, dict]:
     """NNI search space -> (Optuna distributions, per-parameter post-processing).
 
@@ -289,7 +286,7 @@ def nni_to_optuna(space: dict) -> tuple[dict, dict]:
                 dists[name] = FloatDistribution(low, high, step=q)
             else:
                 dists[name] = FloatDistribution(low, high, log=log)
-                post[name] = (lambda x, q=q, lo=low, hi=high: _quantize(x, q, lo, hi))
+                post[name] = (lambda x, q=q, lo=low, hi=high: quantize(x, q, lo, hi))
         else:
             raise ValueError(f"Optuna adapter: {t} ({name!r}) has no bounded Optuna distribution")
     return dists, post

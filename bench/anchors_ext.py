@@ -44,7 +44,9 @@ import numpy as np
 from nni.assessor import AssessResult, Assessor
 from nni.tuner import Tuner
 
-from .anchors import Contender, _missing, _quantize
+from nas_plugins.space import quantize
+
+from .anchors import Contender, _missing
 
 __all__ = ["Axis", "nni_axes", "nni_to_configspace", "nni_to_syne_tune", "SMACTuner", "SyneTuneTuner",
            "SyneTuneAssessor", "extra_anchors", "EXTRA_NAMES"]
@@ -74,7 +76,7 @@ class Axis:
         """A library's draw -> the NNI value (plain Python type, quantized where NNI says so)."""
         x = x.item() if hasattr(x, "item") else x
         if self.q is not None:
-            return _quantize(float(x), self.q, self.low, self.high)
+            return quantize(float(x), self.q, self.low, self.high)
         if self.kind == "int":
             return int(x)
         if self.kind == "float":

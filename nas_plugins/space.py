@@ -97,10 +97,6 @@ def values_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-# Old private names, kept until every importer uses the public ones (tuners/skopt_bo.py imports _quantize).
-_quantize = quantize
-_equal = values_equal
-
 
 @dataclass(frozen=True)
 class Float:
