@@ -227,26 +227,74 @@ def load_raw(path: Path) -> dict:
 # -- processes ----------------------------------------------------------------------------------
 
 def pool_map(fn: Callable, cells: list, processes: int, label: str, on_result: Callable | None = None,
-             reports: int = 10) -> list:
+             reports: int = 10, journal: Path | None = None) -> list:
     """``fn`` over ``cells`` in ``processes`` processes (inline for 1), in completion order, printing
-    progress ``reports`` times; ``on_result(result)`` on each result as it arrives."""
-    results, n, t0 = [], len(cells), time.perf_counter()
+    progress ``reports`` times; ``on_result(result)`` on each result as it arrives.
+
+    With ``journal`` (a file), each result is appended to it as one JSON line the moment it arrives,
+    and the cells a previous, interrupted call already finished without ``"error"`` are read back from
+    it instead of run again: a killed benchmark loses at most the cells in flight."""
+    done: dict[str, Any] = {}
+    if journal is not None:
+        journal = Path(journal)
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        if journal.exists():
+            for line in journal.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:          # a line cut short by the kill
+                    continue
+                if not (isinstance(rec.get("result"), dict) and "error" in rec["result"]):
+                    done[rec["cell"]] = rec["result"]
+    key = lambda cell: json.dumps(_plain(cell))  # noqa: E731
+    results = [done[key(c)] for c in cells if key(c) in done]
+    todo = [c for c in cells if key(c) not in done]
+    if results:
+        print(f"  {label}: {len(results)} cells read back from {journal}", file=sys.stderr, flush=True)
+    n, t0 = len(todo), time.perf_counter()
     step = max(1, n // reports)
     if processes <= 1 or n <= 1:
-        it, pool = map(fn, cells), None
+        it, pool = map(lambda c: (c, fn(c)), todo), None
     else:
         import multiprocessing as mp
         pool = mp.get_context("fork").Pool(processes, maxtasksperchild=200)
-        it = pool.imap_unordered(fn, cells, chunksize=1)
+        it = pool.imap_unordered(_CellFn(fn), todo, chunksize=1)
+    sink = open(journal, "a") if journal is not None else None
     try:
-        for i, r in enumerate(it, 1):
+        for i, (cell, r) in enumerate(it, 1):
             results.append(r)
+            if sink is not None:
+                sink.write(json.dumps({"cell": key(cell), "result": r}, separators=(",", ":"),
+                                      default=_json_default) + "\n")     # NaN kept as NaN
+                sink.flush()
             if on_result is not None:
                 on_result(r)
             if i % step == 0 or i == n:
                 print(f"  {label}: {i}/{n} cells, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     finally:
+        if sink is not None:
+            sink.close()
         if pool is not None:
             pool.close()
             pool.join()
     return results
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, Steps):
+        return x.to_json()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON-able: {type(x).__name__}")
+
+
+class _CellFn:
+    """``cell -> (cell, fn(cell))``, picklable for the pool."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def __call__(self, cell):
+        return cell, self.fn(cell)

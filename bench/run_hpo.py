@@ -16,7 +16,8 @@ sides ran, and the tables say which.
 
 The raw results (per run: the regret at the checkpoints, the best-so-far regret as a step function
 of time and of epochs, the costs) go to ``--raw`` (gzip'd JSON; the published ones are
-``bench/results/hpo.json.gz``); ``--from-raw`` renders the section from such files (merged; a later
+``bench/results/hpo.json.gz``), each finished run also to ``FILE.partial.jsonl`` at once, so a killed
+command run again with the same ``--raw`` picks up where it stopped; ``--from-raw`` renders the section from such files (merged; a later
 file's cell wins) without running anything. The section goes between ``<!-- bench:hpo:start -->``
 and ``<!-- bench:hpo:end -->`` of ``--out``; plots to ``img/`` next to it.
 
@@ -200,7 +201,8 @@ def main(argv=None) -> int:
         cells.sort(key=lambda cell: (cell[0] not in slow, cell[3], cell[2]))   # slow ones first
         print(f"bench.run_hpo: {len(chosen)} contenders, {len(cells)} cells, {args.processes} processes",
               file=sys.stderr)
-        results = pool_map(run_cell, cells, args.processes, "runs")
+        journal = Path(args.raw + ".partial.jsonl") if args.raw else None     # kept until the raw is written
+        results = pool_map(run_cell, cells, args.processes, "runs", journal=journal)
         ks = [int(k) for k in args.overhead_ks.split(",") if k]
         over = pool_map(run_overhead, [(c.name, tasks[0], tuple(ks), 5) for c in chosen
                                        if not c.budget_aware and c.name not in slow and c.make_assessor is None],
@@ -215,6 +217,7 @@ def main(argv=None) -> int:
                "overhead": over}
         if args.raw:
             save_raw(Path(args.raw), raw)
+            journal.unlink(missing_ok=True)
             print(f"raw results: {args.raw}", file=sys.stderr)
     out = Path(args.out).resolve()
     text = report(raw, out.parent / "img" if not args.no_plots else None, out.parent)

@@ -206,8 +206,8 @@ def run_cell(cell: tuple) -> dict:
 
 # -- driver -----------------------------------------------------------------------------------------
 
-def _map(fn: Callable, cells: list, processes: int) -> list:
-    return pool_map(fn, cells, processes, "lc runs")
+def _map(fn: Callable, cells: list, processes: int, journal: Path | None = None) -> list:
+    return pool_map(fn, cells, processes, "lc runs", journal=journal)
 
 
 def _pretrain(args: tuple) -> str:
@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, meta = _run(args, command)
         if args.raw:
             save_raw(Path(args.raw), {"rows": rows, "meta": meta})
+            Path(args.raw + ".partial.jsonl").unlink(missing_ok=True)
     section = render(rows, meta)
     print(section)
     write_section(out, section, START, END)
@@ -288,11 +289,12 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
              args.processes)
     pretrain_s = time.perf_counter() - t0
     deltas = [float(d) for d in args.deltas.split(",") if d]
+    journal = Path(args.raw + ".partial.jsonl") if args.raw else None   # finished runs, read back if run again
     select_rows, chosen_delta = [], None
     if dev:     # choose delta on the dev fold's tasks, then report on the others
         select = [(n, ti, s, args.trials, args.pretrain_steps, None, args.folds)
                   for n in ["none"] + [f"lcranknet@{d:g}" for d in deltas] for ti in dev for s in range(args.seeds)]
-        select_rows = [dict(r, phase="select") for r in _map(run_cell, select, args.processes)]
+        select_rows = [dict(r, phase="select") for r in _map(run_cell, select, args.processes, journal)]
         chosen_delta = choose_delta(select_rows)
         names = [f"lcranknet@{chosen_delta:g}" if n == "lcranknet" else n for n in names]
         chosen = [ti for ti in chosen if ti not in dev]
@@ -315,10 +317,10 @@ def _run(args: argparse.Namespace, command: str) -> tuple[list[dict], dict]:
         return out
 
     # The slow contenders first, so that their long runs do not leave a process idle at the end.
-    rows = select_rows + _map(run_cell, sorted(cells(), key=lambda c: c[0] not in slow), args.processes)
+    rows = select_rows + _map(run_cell, sorted(cells(), key=lambda c: c[0] not in slow), args.processes, journal)
     ref = {(r["task_index"], r["seed"]): r["epochs"] for r in rows if r["name"] == "nni_medianstop"}
     if ref:
-        rows += _map(run_cell, cells(ref), args.processes)
+        rows += _map(run_cell, cells(ref), args.processes, journal)
     meta = {"command": command, "machine": machine(), "date": now(), "seeds": list(range(args.seeds)),
             "dev_fold": args.dev_fold if dev else None, "dev_tasks": [tasks[ti] for ti in dev], "deltas": deltas,
             "designated": f"lcranknet@{chosen_delta:g}" if dev else "lcranknet", "chosen_delta": chosen_delta,

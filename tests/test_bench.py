@@ -204,3 +204,27 @@ def test_optuna_space_mapping():
     assert dists["num_layers"] == IntDistribution(1, 5)
     assert dists["momentum"] == FloatDistribution(0.1, 0.99)
     assert post["q"](0.95) == pytest.approx(0.9) and post["q"](0.1) == 0.0
+
+
+def _flaky_cell(cell):
+    if cell[1] == "fail":
+        raise RuntimeError("killed")
+    return {"i": cell[0], "v": float("nan") if cell[0] == 1 else cell[0] / 2}
+
+
+def _good_cell(cell):
+    return {"i": cell[0], "v": float("nan") if cell[0] == 1 else cell[0] / 2, "rerun": True}
+
+
+def test_pool_map_journal_keeps_finished_cells_of_a_killed_run(tmp_path):
+    from bench.report import pool_map
+    journal = tmp_path / "raw.json.gz.partial.jsonl"
+    cells = [(0, "ok"), (1, "ok"), (2, "fail"), (3, "ok")]
+    with pytest.raises(RuntimeError):
+        pool_map(_flaky_cell, cells, 1, "t", journal=journal)
+    assert len(journal.read_text().splitlines()) == 2      # the two cells finished before the kill
+    again = [(i, "ok") for i in range(4)]
+    again[:2] = cells[:2]
+    out = sorted(pool_map(_good_cell, again, 2, "t", journal=journal), key=lambda r: r["i"])
+    assert [r.get("rerun", False) for r in out] == [False, False, True, True]   # read back, not run again
+    assert math.isnan(out[1]["v"]) and out[3]["v"] == 1.5
