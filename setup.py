@@ -21,7 +21,6 @@ setup(
         "setuptools>=77.0.3,<81",  # nnictl imports pkg_resources
         "autogluon.core==1.6.3",
         "autogluon.tabular[lightgbm]==1.6.3",
-        "scikit-optimize==0.10.2",
         "scikit-learn",
         "numpy",
         "pyyaml",

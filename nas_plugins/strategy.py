@@ -136,18 +136,26 @@ class Strategy(ABC):
         metric = as_metric(value)
         key = config_key(config)
         self._seen.add(key)
-        if metric is not None:
+        last = self._last_index()
+        i = last.get(key)
+        if metric is not None and i is not None and self.history[i].value is None:
             # A result that arrives after the configuration was recorded as failed (a host that
             # heard of the trial's end first) replaces that failure, in place.
-            for i in range(len(self.history) - 1, -1, -1):
-                if config_key(self.history[i].config) == key:
-                    if self.history[i].value is None:
-                        self.history[i] = Observation(config, metric)
-                        self._observe(config, metric)
-                        return
-                    break
-        self.history.append(Observation(config, metric))
+            self.history[i] = Observation(config, metric)
+        else:
+            last[key] = len(self.history)
+            self.history.append(Observation(config, metric))
+        self._last_len = len(self.history)
         self._observe(config, metric)
+
+    def _last_index(self) -> dict[str, int]:
+        """``config_key -> index`` of its latest observation in :attr:`history` (rebuilt if the history
+        was changed behind it, e.g. a strategy pickled before the index existed)."""
+        last = self.__dict__.get("_last")
+        if last is None or self.__dict__.get("_last_len") != len(self.history):
+            last = {config_key(o.config): i for i, o in enumerate(self.history)}
+            self._last = last
+        return last
 
     def was_seen(self, config: Mapping) -> bool:
         """True if ``config`` was proposed or told before."""
