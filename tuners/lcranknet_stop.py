@@ -58,10 +58,10 @@ class LCRankNetStop(EarlyStopper):
 
         assessor:
           name: NaspLCRankNet
-          classArgs: {model_path: lcranknet.pt, delta: 0.1}
+          classArgs: {model_path: lcranknet.pt, delta: 0.05}
     """
 
-    def __init__(self, *, model_path: str | None = None, delta: float = 0.1, start_step: int = 1,
+    def __init__(self, *, model_path: str | None = None, delta: float = 0.05, start_step: int = 1,
                  min_completed: int = 1, online: bool = True, refit_every: int = 1, adapt_steps: int = 30,
                  online_steps: int = 300, online_min_completed: int = 3, members: int = 3, background: bool = True,
                  guard: bool = True, curve_scale: float | None = None, search_space: dict | str | None = None,
