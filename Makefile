@@ -16,9 +16,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
 
 # Benchmarks (not part of the test suite). `make bench` renders the sections of docs/benchmarks.md
-# (and their plots) from the raw results kept in bench/results/: seconds, from a clean clone. A section
-# whose raw file is not there yet (today: HPO, NAS, early stopping) is left as it is; `make bench-rerun`
-# (or the section's own command) makes it.
+# (and their plots) from the raw results kept in bench/results/: seconds, from a clean clone (a section
+# whose raw file is missing is left as it is).
 # `make bench-rerun` runs every benchmark again and rewrites those raw results (hours on 2 cores;
 # HEBO runs in its own environment, .venv-hebo, made by bench/hebo_env.sh).
 RAW := bench/results
