@@ -152,6 +152,20 @@ class StrategyTuner(Tuner):
         self._send_trial = None                 # the dispatcher's callback for sending a trial
         self._lock = threading.RLock()
 
+    # -- pickling -------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """The whole state but the lock and the dispatcher's send callback (both local to this process);
+        a copy proposes and decides as the original would (tests/test_contract.py)."""
+        with self._lock:
+            state = dict(self.__dict__)
+        state.pop("_lock")
+        state["_send_trial"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     # -- search space ---------------------------------------------------------------------------
     @_locked
     def update_search_space(self, search_space: dict) -> None:
