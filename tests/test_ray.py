@@ -92,12 +92,21 @@ def nni_ready():
     yield
 
 
+def start_ray() -> None:
+    """Connect to the cluster of ``$RAY_ADDRESS`` (e.g. one started with ``ray start --head`` on chosen
+    ports, see docs/scale-out.md), else start a local one with 2 CPUs and no dashboard."""
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """One local Ray cluster (2 CPUs, no dashboard) for the module; yields a folder for Tune's results."""
+    """One Ray cluster for the module (:func:`start_ray`); yields a folder for Tune's results."""
     saved = {k: os.environ.get(k) for k in ("RAY_USAGE_STATS_ENABLED", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS")}
     os.environ.update(RAY_USAGE_STATS_ENABLED="0", TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_ray()
     try:
         yield tmp_path_factory.mktemp("ray_results")
     finally:
@@ -110,11 +119,13 @@ def cluster(tmp_path_factory):
 
 
 def fit(cluster, name: str, fn, *, param_space, search_alg, num_samples: int, scheduler=None, mode="max",
-        stop=None, callbacks=None):
+        stop=None, callbacks=None, concurrency: int = 1):
+    if concurrency > 1:          # 2 CPUs: a quarter each, so that 4 trials run at once
+        fn = tune.with_resources(fn, {"cpu": 2 / concurrency})
     tuner = tune.Tuner(fn, param_space=param_space,
                        tune_config=tune.TuneConfig(metric="score", mode=mode, search_alg=search_alg,
                                                    scheduler=scheduler, num_samples=num_samples,
-                                                   max_concurrent_trials=1, reuse_actors=True),
+                                                   max_concurrent_trials=concurrency, reuse_actors=concurrency == 1),
                        run_config=tune.RunConfig(name=name, storage_path=str(cluster), verbose=0, stop=stop,
                                                  callbacks=callbacks))
     return tuner.fit()
@@ -188,6 +199,41 @@ def test_failed_nan_and_missing_results_are_failures(cluster, monkeypatch):
         ("ok", 1.0), ("raise", None), ("nan", None), ("missing", None), ("ok2", 2.0)]
     assert searcher.strategy.best.value == 1.0
     assert searcher.suggest("more") == "FINISHED"     # the grid is exhausted: SpaceExhausted
+
+
+def dies_or_reports(config: dict) -> None:
+    """Runs a while (so that trials overlap); the trial with ``die`` loses its worker process mid-trial."""
+    import time
+    tune.report({"score": config["x"] * 0.5})
+    time.sleep(0.5)
+    if config["die"]:
+        os._exit(1)                      # the Ray worker process ends: no exception, no result
+    tune.report({"score": config["x"]})
+
+
+@pytest.mark.parametrize("name", ["grid", "random"])
+def test_four_concurrent_workers_no_duplicate_and_a_killed_worker(cluster, name):
+    """4 trials at a time on a finite space of 6 configurations, 8 samples asked: each configuration runs
+    exactly once, then FINISHED ends the run; the trial whose worker process dies mid-trial is reported
+    failed (an error in Tune, a failure told to the strategy) and the search goes on."""
+    searcher = make_searcher(name, seed=0)
+    space = {"x": tune.choice([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])}
+    dying = {"grid": 0.4, "random": None}[name]
+
+    def trainable_(config):
+        dies_or_reports({**config, "die": config["x"] == dying})
+    results = fit(cluster, f"concurrent_{name}", trainable_, param_space=space, search_alg=searcher,
+                  num_samples=8, concurrency=4)
+    xs = sorted(r.config["x"] for r in results)
+    assert xs == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]                    # no duplicate, none missing
+    history = {o.config["x"]: o.value for o in searcher.strategy.history}
+    assert len(searcher.strategy.history) == 6
+    if dying is None:
+        assert not results.errors and all(v == x for x, v in history.items())
+    else:
+        assert len(results.errors) == 1 and history[dying] is None
+        assert all(v == x for x, v in history.items() if x != dying)
+    assert searcher.suggest("more") == "FINISHED"
 
 
 def test_not_ready_is_none_and_exhausted_is_finished():
