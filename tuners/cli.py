@@ -7,6 +7,11 @@
     nas-plugins run CONFIG.yml         run any NNI config the same way (validate, progress, table, errors)
     nas-plugins lcranknet-pretrain --out FILE [--tasks id,...] [--exclude id,...]
                                        pre-train LCRankNet on LCBench curves (for NaspLCRankNet)
+    nas-plugins store import DB nni|autogluon|lcbench|nb201 PATH [--task NAME] [--dataset D] [--limit N]
+                                       import an NNI experiment, an AutoGluon predictor folder or a
+                                       benchmark table into the metadata store DB (nas_plugins.store)
+    nas-plugins store list DB [--task NAME]      the tasks (or one task's trials)
+    nas-plugins store export DB OUT.csv|OUT.parquet [--task NAME]
 """
 from __future__ import annotations
 
@@ -204,6 +209,51 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> int:
+    """``nas-plugins store import|list|export``."""
+    from nas_plugins.store import MetadataStore, StoreError
+    try:
+        with MetadataStore(args.db, create=args.store_command == "import") as store:
+            if args.store_command == "import":
+                if args.source == "nni":
+                    result = store.import_nni(args.path, task=args.task)
+                elif args.source == "autogluon":
+                    from autogluon.tabular import TabularPredictor
+                    result = store.import_autogluon(TabularPredictor.load(args.path), task=args.task)
+                elif args.source == "lcbench":
+                    result = store.import_lcbench(args.path, tasks=args.task.split(",") if args.task else None,
+                                                  limit=args.limit)
+                else:
+                    result = store.import_nb201(args.path, datasets=args.dataset or ["cifar10"], limit=args.limit)
+                print(f"imported into {args.db}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+            elif args.store_command == "list":
+                if args.task is None:
+                    print(f"{'task':<40} {'source':<10} {'runs':>5} {'trials':>7}")
+                    for t in store.tasks():
+                        print(f"{t['name']:<40} {t['source']:<10} {t['runs']:>5} {t['trials']:>7}")
+                else:
+                    frame = store.to_pandas(args.task)
+                    if frame.empty:
+                        print(f"error: no trials of task {args.task!r} in {args.db}", file=sys.stderr)
+                        return 2
+                    print(frame[["run", "key", "status", "metric", "cost", "curve_length", "config"]]
+                          .to_string(index=False, max_colwidth=80))
+            else:
+                frame = store.to_pandas(args.task)
+                out = Path(args.out)
+                fmt = args.format or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if fmt == "parquet":
+                    frame.to_parquet(out, index=False)
+                else:
+                    frame.to_csv(out, index=False)
+                print(f"exported {len(frame)} trials to {out} ({fmt})")
+    except (StoreError, FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nas-plugins", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,6 +294,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=3, help="networks in the ensemble (each trained --steps)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_pretrain)
+    p = sub.add_parser("store", help="the metadata store: import runs and benchmark tables, list, export")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    q = store_sub.add_parser("import", help="import an NNI experiment, an AutoGluon predictor or a benchmark table")
+    q.add_argument("db", help="the store's SQLite file (created if missing)")
+    q.add_argument("source", choices=["nni", "autogluon", "lcbench", "nb201"])
+    q.add_argument("path", help="NNI experiment folder or nni.sqlite; AutoGluon predictor folder; "
+                                "lcbench_curves.npz; nb201.csv.gz")
+    q.add_argument("--task", default=None, help="task name (nni, autogluon); lcbench: comma-separated task ids")
+    q.add_argument("--dataset", action="append", choices=["cifar10", "cifar100", "imagenet16"],
+                   help="nb201 dataset (repeatable; default cifar10)")
+    q.add_argument("--limit", type=int, default=None, help="lcbench/nb201: the first N configurations only")
+    q.set_defaults(func=_store)
+    q = store_sub.add_parser("list", help="the tasks with their run and trial counts, or one task's trials")
+    q.add_argument("db")
+    q.add_argument("--task", default=None)
+    q.set_defaults(func=_store)
+    q = store_sub.add_parser("export", help="the trials as CSV or parquet (by the extension, or --format)")
+    q.add_argument("db")
+    q.add_argument("out")
+    q.add_argument("--task", default=None)
+    q.add_argument("--format", choices=["csv", "parquet"], default=None)
+    q.set_defaults(func=_store)
     args = parser.parse_args(argv)
     return args.func(args)
 
