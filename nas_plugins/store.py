@@ -140,7 +140,7 @@ class MetadataStore:
     """
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0, create: bool = True):
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a folder, not a metadata store file")
         if not create and not self.path.is_file():
@@ -532,7 +532,7 @@ def _nb201_config(arch: str) -> dict[str, str]:
 # ============================================================================= NNI
 
 def _nni_db(path: str | Path) -> Path:
-    p = Path(path)
+    p = Path(path).expanduser()
     for candidate in (p, p / "db" / "nni.sqlite", p / "nni.sqlite"):
         if candidate.is_file():
             return candidate
