@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .space import Space, config_key
 from .strategy import SpaceExhausted, Strategy
 
-__all__ = ["ProxyFilter", "PROXY_OPTIONS", "PROXY_NAMES", "resolve_builder"]
+__all__ = ["ProxyFilter", "PROXY_OPTIONS", "PROXY_NAMES", "resolve_builder", "score_config"]
 
 #: The proxies of :data:`nas_plugins.proxies.PROXIES` (listed here so that checking an option needs no torch).
 PROXY_NAMES = ("synflow", "naswot", "zen", "grad_norm", "snip", "jacob_cov", "params", "flops")
@@ -61,6 +61,27 @@ def resolve_builder(build: Any) -> tuple[Callable[[Mapping], Any], tuple[int, in
     if not callable(obj):
         raise ValueError(f"proxy_build {build!r} is not callable")
     return obj, None
+
+
+def score_config(build_fn: Callable[[Mapping], Any], proxies: Sequence[str], config: Mapping,
+                 input_shape: tuple[int, int, int], data: Callable[[], Any], seed: int = 0) -> list[float]:
+    """The scores of ``config`` by each proxy of ``proxies``: the network ``build_fn(config)`` is built
+    once, seeded with ``seed`` (so a configuration always gets the same network), and each proxy scores
+    it (data-free ones on ``input_shape``, data-dependent ones on ``data()``, called only when needed).
+    A score that is not finite, or a proxy that raises ``FloatingPointError``, is ``-inf``.
+    :class:`ProxyFilter` and :class:`~nas_plugins.proxy_features.ProxyFeatures` score through here."""
+    from .proxies import PROXIES, score
+    from .seeding import seeded_run
+    with seeded_run(seed):
+        model = build_fn(config)
+    out = []
+    for name in proxies:
+        try:
+            value = score(name, model, data() if PROXIES[name][1] else input_shape, seed=seed)
+        except FloatingPointError:
+            value = -math.inf
+        out.append(value if math.isfinite(value) else -math.inf)
+    return out
 
 
 def _chw(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -195,17 +216,9 @@ class ProxyFilter(Strategy):
         """The proxy score of ``config`` (cached; ``-inf`` when not finite)."""
         key = config_key(config)
         if key not in self.scores:
-            from .proxies import PROXIES, score
-            from .seeding import seeded_run
             t0 = time.perf_counter()
-            with seeded_run(self.proxy_seed):
-                model = self._fn(config)
-            data = self._data() if PROXIES[self.proxy][1] else self.input_shape
-            try:
-                value = score(self.proxy, model, data, seed=self.proxy_seed)
-            except FloatingPointError:
-                value = -math.inf
-            self.scores[key] = value if math.isfinite(value) else -math.inf
+            self.scores[key] = score_config(self._fn, [self.proxy], config, self.input_shape, self._data,
+                                            self.proxy_seed)[0]
             self.proxy_seconds += time.perf_counter() - t0
         return self.scores[key]
 

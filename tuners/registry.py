@@ -32,7 +32,8 @@ Every strategy but the multi-fidelity ones (``hyperband``, ``asha``: give them t
 ``searcher_options``) also takes the proxy options of :class:`~nas_plugins.proxy_filter.ProxyFilter`
 (``proxy``, ``proxy_build``, ``proxy_candidates``, ``proxy_top_k``); with ``proxy``, :func:`create`
 wraps it (outside the cost wrapper) so that only the best ``proxy_top_k`` of every ``proxy_candidates``
-proposals by the zero-cost proxy are tried::
+proposals by the zero-cost proxy are tried. A strategy that takes ``proxy_build`` itself (``bo`` and
+``weaknas``, for their ``proxy_features``) shares it with the filter::
 
     >>> from nas_plugins.spaces import mini201
     >>> s = registry.create("evolution", mini201.space(), seed=0, proxy="synflow", proxy_build="mini201",
@@ -171,9 +172,15 @@ def create(name: str, space=None, **options):
     wrapper = _wrapper_options(info.cls)
     constraint = Constraint(**{key: options.pop(key) for key in CONSTRAINT_OPTIONS if key in wrapper and key in options})
     proxy = {key: options.pop(key) for key in PROXY_OPTIONS if key in wrapper and key in options}
+    # A strategy with proxy features takes proxy_build itself; a proxy filter around it uses the same.
+    shared_build = options.get("proxy_build") if "proxy_build" not in wrapper else None
+    if shared_build is not None and proxy.get("proxy") is None and options.get("proxy_features") is None:
+        raise ValueError("proxy_build needs the proxy option (a zero-cost proxy name) or proxy_features")
     if proxy.get("proxy") is None and any(value is not None for value in proxy.values()):
         given = ", ".join(key for key, value in proxy.items() if value is not None)
         raise ValueError(f"{given} needs the proxy option (a zero-cost proxy name)")
+    if shared_build is not None:
+        proxy.setdefault("proxy_build", shared_build)
     strategy = info.cls(space, **options)
     if constraint.active:
         strategy = Constrained(strategy, constraint)
