@@ -47,7 +47,7 @@ import numpy as np
 from .space import SearchSpaceError, Space
 
 __all__ = ["SourceTask", "StoreSpaceError", "check_store", "load_sources", "normal_scores", "set_dcn",
-           "task_names_option", "encoder_groups"]
+           "task_names_option", "encoder_groups", "open_store"]
 
 _MIN_IN_SPACE = 0.9      # a task is of the space when at least this share of its results lie in it
 
@@ -78,7 +78,8 @@ def task_names_option(name: str, value: Any) -> list[str] | None:
     return list(value)
 
 
-def _open(path: Any):
+def open_store(path: Any):
+    """The store at ``path`` (which must exist), or a ValueError naming the problem."""
     from .store import MetadataStore, StoreError
     if not isinstance(path, (str, Path)) or not str(path):
         raise ValueError(f"store must be the path of a metadata store file, got {path!r}")
@@ -102,7 +103,7 @@ def check_store(store: Any, source_tasks: Any, target_task: Any) -> list[str] | 
         return None
     if sources is not None and target_task in sources:
         raise ValueError(f"target_task {target_task!r} is also a source task")
-    with _open(store) as db:
+    with open_store(store) as db:
         names = [t["name"] for t in db.tasks()]
     for name in sources or []:
         if name not in names:
@@ -117,7 +118,7 @@ def load_sources(store: Any, space: Space, source_tasks: Sequence[str] | None, t
     random subset). ``need``: a metadata key every source task must carry (``"dcn"`` for TAPAS;
     among all tasks, those without it are skipped)."""
     explicit = source_tasks is not None
-    with _open(store) as db:
+    with open_store(store) as db:
         tasks = {t["name"]: t for t in db.tasks()}
         names = list(source_tasks) if explicit else [n for n in tasks if n != target_task]
         out, skipped = [], []

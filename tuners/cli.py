@@ -12,6 +12,9 @@
                                        benchmark table into the metadata store DB (nas_plugins.store)
     nas-plugins store list DB [--task NAME]      the tasks (or one task's trials)
     nas-plugins store export DB OUT.csv|OUT.parquet [--task NAME]
+    nas-plugins tapas rank --store DB --space nb201|SPACE.json --dcn 0.8 [--top 10] [--source-tasks a,b]
+                                       TAPAS's ranking of a space for a data set of that difficulty, no trial
+    nas-plugins tapas set-dcn --store DB --task NAME --dcn 0.8    record a task's DCN in its metadata
 """
 from __future__ import annotations
 
@@ -254,6 +257,40 @@ def _store(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tapas(args: argparse.Namespace) -> int:
+    """``nas-plugins tapas rank|set-dcn``."""
+    from nas_plugins.space import SearchSpaceError, Space
+    try:
+        if args.tapas_command == "set-dcn":
+            from nas_plugins.transfer import open_store, set_dcn
+            with open_store(args.store) as store:
+                if args.task not in [t["name"] for t in store.tasks()]:
+                    raise ValueError(f"store {args.store}: no task {args.task!r}")
+                set_dcn(store, args.task, args.dcn)
+            print(f"{args.task}: dcn {args.dcn}")
+            return 0
+        from . import create
+        if Path(args.space).suffix.lower() == ".json" or Path(args.space).is_file():
+            space = Space.from_nni(json.loads(Path(args.space).read_text()))
+        else:
+            from nas_plugins.spaces import get_space
+            space = get_space(args.space).space()
+        sources = [t for t in args.source_tasks.split(",") if t] if args.source_tasks else None
+        strategy = create("tapas", space, store=args.store, dcn=args.dcn, source_tasks=sources,
+                          target_task=args.target_task, seed=args.seed, mode="min" if args.minimize else "max")
+        ranking = strategy.ranking(args.top)
+    except (ValueError, KeyError, OSError, SearchSpaceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    used = ", ".join(f"{t.name} (dcn {float(t.metadata['dcn']):.3f})" for t in strategy.sources)
+    print(f"TAPAS ranking for dcn {strategy.dcn:.3f} from {used} (predicted: the stored metric on a data set of "
+          "that dcn; no trial)")
+    print(f"{'rank':>4} {'predicted':>10}  configuration")
+    for i, (config, value) in enumerate(ranking, 1):
+        print(f"{i:>4} {value:>10.4g}  {json.dumps(config, sort_keys=True)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nas-plugins", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,6 +353,25 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--task", default=None)
     q.add_argument("--format", choices=["csv", "parquet"], default=None)
     q.set_defaults(func=_store)
+    p = sub.add_parser("tapas", help="TAPAS: rank a space for a data set's difficulty (DCN) without training")
+    tapas_sub = p.add_subparsers(dest="tapas_command", required=True)
+    q = tapas_sub.add_parser("rank", help="print TAPAS's ranking of a search space, best first, without any trial")
+    q.add_argument("--store", required=True, help="the metadata store (source tasks with a 'dcn' in their metadata)")
+    q.add_argument("--space", required=True, help="a NAS space name (nb201, mini201, darts, mobilenet) or an NNI "
+                                                  "search-space JSON file")
+    q.add_argument("--dcn", type=float, default=None, help="the target data set's DCN in [0, 1] "
+                                                          "(default: --target-task's in the store)")
+    q.add_argument("--top", type=int, default=10, help="how many to print (default 10)")
+    q.add_argument("--source-tasks", default=None, help="comma-separated task names (default: chosen by DCN)")
+    q.add_argument("--target-task", default=None, help="the target's task name (never a source)")
+    q.add_argument("--minimize", action="store_true", help="the stored metric is a loss (lower is better)")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_tapas)
+    q = tapas_sub.add_parser("set-dcn", help="record a task's dataset characterization number in its metadata")
+    q.add_argument("--store", required=True)
+    q.add_argument("--task", required=True)
+    q.add_argument("--dcn", type=float, required=True)
+    q.set_defaults(func=_tapas)
     args = parser.parse_args(argv)
     return args.func(args)
 

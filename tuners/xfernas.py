@@ -201,7 +201,7 @@ class XferNAS(Strategy):
             config = at(int(i))
             if self._feasible is None or self._feasible(config):
                 return config
-        return sample_unseen(self.space, self.rng, lambda c: self.was_seen(c) or not self._feasible(c))
+        return sample_unseen(self.space, self.rng, self.was_seen)      # infeasible: the cost wrapper rejects it
 
     # -- the universal predictor g_u --------------------------------------------------------------
     def _encoder_(self) -> ConfigEncoder:
