@@ -7,7 +7,7 @@ Options in ``hyperparameter_tune_kwargs["search_options"]`` reach the strategy's
 
     >>> from tuners.hosts.autogluon_host import register_searchers
     >>> register_searchers()
-    ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_weaknas']
+    ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_tapas', 'nasp_weaknas', 'nasp_xfernas']
     >>> predictor.fit(data, hyperparameters={"GBM": {"learning_rate": Real(0.01, 0.3, log=True)}},
     ...               hyperparameter_tune_kwargs={"scheduler": "local", "searcher": "nasp_random",
     ...                                           "num_trials": 10, "search_options": {"seed": 0}})
@@ -379,7 +379,7 @@ def register_searchers() -> list[str]:
     Example::
 
         >>> register_searchers()
-        ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_weaknas']
+        ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_tapas', 'nasp_weaknas', 'nasp_xfernas']
     """
     # importlib: the package attribute ``searcher_factory`` is the function, not the module.
     factory = importlib.import_module("autogluon.core.searcher.searcher_factory")
