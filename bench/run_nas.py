@@ -269,7 +269,9 @@ def main(argv=None) -> int:
         results = []
         partial = args.raw + ".partial" if args.raw else None
         if partial and args.resume and os.path.exists(partial):
-            results = [r for r in _load_stream(partial) if "error" not in r]
+            wanted = set(cells)       # runs of this command only (a longer run may have streamed more seeds)
+            results = [r for r in _load_stream(partial) if "error" not in r
+                       and (r["name"], r["problem"], r["seed"], r["n_evals"]) in wanted]
             done = {(r["name"], r["problem"], r["seed"], r["n_evals"]) for r in results}
             cells = [cl for cl in cells if cl not in done]
             print(f"resuming: {len(results)} runs from {partial}", file=sys.stderr, flush=True)
