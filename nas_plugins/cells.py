@@ -34,16 +34,17 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import checkpoints
 from .seeding import seeded_run
 
 __all__ = ["OPS", "EDGE_KEYS", "DEFAULTS", "DEMO_SEARCH_SPACE", "resolve_config", "build_model",
@@ -275,37 +276,56 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, epo
 
 
 def _checkpoint_file(directory: str | os.PathLike, cfg: Mapping[str, Any], seed: int, max_epochs: int | None,
-                     x_tr: torch.Tensor, y_tr: torch.Tensor) -> Path:
+                     x_tr: torch.Tensor, y_tr: torch.Tensor) -> str:
     """One file per training run that a larger budget continues: keyed by the resolved config
-    (never the budget), the seed, the LR horizon and a fingerprint of the training data."""
+    (never the budget), the seed, the LR horizon and a fingerprint of the training data. ``directory``
+    is a path or an fsspec URL (:mod:`nas_plugins.checkpoints`)."""
     from .space import config_key
     ident = config_key({"config": dict(cfg), "seed": seed, "max_epochs": max_epochs,
                         "data": [list(x_tr.shape), float(x_tr.double().sum()), float(y_tr.double().sum())]})
-    return Path(directory) / f"cells-{hashlib.sha1(ident.encode()).hexdigest()}.pt"
+    return checkpoints.join(directory, f"cells-{hashlib.sha1(ident.encode()).hexdigest()}.pt")
 
 
-def _load_checkpoint(path: Path, device: str | torch.device) -> dict | None:
-    if not path.exists():
-        return None
+def _load_checkpoint(path: str, device: str | torch.device) -> dict | None:
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        data = checkpoints.read_bytes(path)
+        if data is None:
+            return None
+        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except ImportError:
+        raise
     except Exception as exc:  # a damaged file: train from scratch rather than fail the trial
         warnings.warn(f"ignoring unreadable checkpoint {path}: {exc}", RuntimeWarning, stacklevel=3)
         return None
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)           # atomic: a reader never sees half a file
+def _save_checkpoint(path: str, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    checkpoints.write_bytes(path, buffer.getvalue())     # atomic: a reader never sees half a file
+
+
+def _missing_checkpoint(path: str, state: dict | None, resume_from: int, directory: str | os.PathLike,
+                        on_missing: Callable[[str], None] | None) -> None:
+    found = "no checkpoint" if state is None else f"a checkpoint of epoch {int(state['epoch'])} only"
+    message = (f"missing checkpoint: this configuration was trained to epoch {resume_from} before (a promoted "
+               f"configuration) but {found} is at {path}; training from epoch "
+               f"{1 if state is None else int(state['epoch']) + 1} instead of {resume_from + 1}. Is the checkpoint "
+               f"root {os.fspath(directory)!r} shared by every machine that runs trials "
+               f"(${checkpoints.ENV}: a shared mount or an fsspec URL)?")
+    if on_missing is not None:
+        on_missing(message)
+    else:
+        warnings.warn(message, checkpoints.MissingCheckpointWarning, stacklevel=3)
 
 
 def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
                        report: Callable[[int, float], None] | None = None,
                        data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                        threads: int | None = 1, device: str | torch.device = "cpu",
-                       checkpoint_dir: str | os.PathLike | None = None, max_epochs: int | None = None) -> float:
+                       checkpoint_dir: str | os.PathLike | None = None, max_epochs: int | None = None,
+                       resume_from: int | None = None,
+                       on_missing_checkpoint: Callable[[str], None] | None = None) -> float:
     """Train ``build_model(config)`` for ``epochs`` epochs and return the final val accuracy.
 
     Uses the config's ``lr``, ``weight_decay``, ``batch_size`` and ``optimizer`` (``'sgd'``:
@@ -333,6 +353,11 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
     ``checkpoint_dir`` the LR is constant, or follows the cosine decay over ``max_epochs`` epochs
     (the largest budget, e.g. Hyperband's ``R``) when given. ``max_epochs`` also replaces
     ``epochs`` as the cosine horizon without checkpoints; ``epochs > max_epochs`` is an error.
+    ``checkpoint_dir`` may be an fsspec URL (:mod:`nas_plugins.checkpoints`). ``resume_from``: the epoch a
+    previous run of this configuration reached (Hyperband/ASHA's ``resume_key``); when the checkpoint
+    is missing or older, the run still trains the missing epochs, and ``on_missing_checkpoint(message)``
+    is called (default: a :class:`~nas_plugins.checkpoints.MissingCheckpointWarning`) instead of
+    silently starting over.
 
     Example::
 
@@ -354,6 +379,9 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
         if epochs > max_epochs:
             raise ValueError(f"epochs={epochs} exceeds max_epochs={max_epochs}, the horizon of the LR schedule; "
                              "pass max_epochs >= the largest budget")
+    if resume_from is not None and (isinstance(resume_from, bool) or not isinstance(resume_from, int)
+                                    or resume_from < 1):
+        raise ValueError(f"resume_from must be a positive integer or None, got {resume_from!r}")
     if data is None:
         from .data import load_digits_split
         data = load_digits_split()
@@ -380,6 +408,8 @@ def train_and_evaluate(config: Mapping[str, Any], *, epochs: int, seed: int = 0,
         if checkpoint_dir is not None:
             path = _checkpoint_file(checkpoint_dir, cfg, seed, max_epochs, x_tr, y_tr)
             state = _load_checkpoint(path, device)
+            if resume_from is not None and (state is None or int(state["epoch"]) < min(resume_from, epochs)):
+                _missing_checkpoint(path, state, resume_from, checkpoint_dir, on_missing_checkpoint)
             if state is not None:
                 model.load_state_dict(state["model"])
                 optimizer.load_state_dict(state["optimizer"])

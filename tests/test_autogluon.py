@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 
 import numpy as np
@@ -185,7 +186,8 @@ def test_check_hyperparameter_tune_kwargs():
     check_hyperparameter_tune_kwargs(_htk("nasp_random", seed=1), search_space=AG_SPACE)
     cases = [
         (_htk("nasp_bo", n_init=3), r"unknown option 'n_init' for 'bo' .*; accepted: base_estimator, acq_func, "
-                                    r"n_initial_points, max_observations, seed, cost, max_cost, reward_target, reward_w$"),
+                                    r"n_initial_points, max_observations, seed, cost, max_cost, reward_target, reward_w, "
+                                    r"proxy, proxy_build, proxy_candidates, proxy_top_k$"),
         (_htk("nasp_evolution", n_initial_points=3), "unknown option 'n_initial_points' for 'evolution'"),
         (_htk("nasp_random", mode="min"), "'mode' is not accepted"),
         (_htk("nasp_grid", grid_points=0), "'nasp_grid': grid_points"),
@@ -213,6 +215,31 @@ def test_register_searchers_patches_once():
     assert check(exception=SearcherConfigError("x")) is True
     assert check(exception=ValueError("x")) is False                       # AutoGluon's rules otherwise
     assert check(exception=ValueError("x"), errors="raise") is True
+
+
+def test_ray_path_takes_our_names_and_search_options(monkeypatch):
+    """AutoGluon's Ray path (RayHpoExecutor): our searcher name is accepted, ``search_options`` become the
+    Ray searcher's ``searcher_init_args``, and a bad option raises our error before any trial."""
+    import importlib.util
+
+    from autogluon.core.hpo.executors import RayHpoExecutor
+    monkeypatch.setenv("AG_LOOSE_RAY_VERSION", "True")        # see test_tabular_predictor_on_autogluons_ray_path
+    register_searchers()
+    with pytest.raises(SearcherConfigError, match="unknown option 'n_init' for 'bo'"):
+        RayHpoExecutor().initialize({"scheduler": "local", "searcher": "nasp_bo", "search_options": {"n_init": 3}})
+    executor = RayHpoExecutor()
+    htk = {"scheduler": "local", "searcher": "nasp_bo", "num_trials": 4, "search_options": {"seed": 1}}
+    if importlib.util.find_spec("ray") is None:
+        with pytest.raises(SearcherConfigError, match=r"needs ray\[tune\]"):
+            executor.initialize(htk)
+        return
+    executor.initialize(htk)
+    assert executor.hyperparameter_tune_kwargs["searcher_init_args"] == {"seed": 1}
+    from autogluon.core.hpo.ray_tune_searcher_factory import SearcherFactory
+
+    from tuners.hosts.ray_host import searcher_class as ray_searcher_class
+    searcher = SearcherFactory.get_searcher("nasp_bo", {"seed": 1}, metric="m", mode="max", points_to_evaluate=None)
+    assert type(searcher) is ray_searcher_class("bo") and searcher.metric == "m"
 
 
 # -- real TabularPredictor fits ------------------------------------------------------------------
@@ -324,3 +351,48 @@ def test_tabular_predictor_scales_the_bo_warmup_to_num_trials(tmp_path, train_da
     explicit = _fit(tmp_path / "bo10", train_data, {**user, **FIXED_GBM}, "nasp_bo", 4,
                     {"seed": 0, "n_initial_points": 10})    # an explicit option wins
     assert [{k: hp[k] for k in user} for hp in explicit.values()] == prior[:4]
+
+
+def test_tabular_predictor_on_autogluons_ray_path(tmp_path, train_data, monkeypatch):
+    """NN_TORCH tunes on AutoGluon's Ray path (a Ray Tune run, trials in Ray workers): ``nasp_random`` is
+    selected by the same name and ``search_options`` as on the custom path; the trials run our strategy's
+    proposals, and every result reaches it. Skipped without ray (the ``ray`` extra)."""
+    ray = pytest.importorskip("ray")
+    from autogluon.tabular import TabularPredictor
+
+    from tuners.hosts import ray_host
+    # AutoGluon 1.6.3 accepts 2.43.0 <= ray < 2.59.0 (try_import_ray) and otherwise silently falls back to
+    # its custom path; the ray extra pins 2.60.0, which runs this path fine.
+    monkeypatch.setenv("AG_LOOSE_RAY_VERSION", "True")
+    used = []
+    original = ray_host.StrategySearcher.suggest
+
+    def suggest(self, trial_id):
+        config = original(self, trial_id)
+        used.append((self, config))
+        return config
+    monkeypatch.setattr(ray_host.StrategySearcher, "suggest", suggest)
+    register_searchers()
+    started = not ray.is_initialized()
+    if started:                 # $RAY_ADDRESS: a running cluster, else a local one with 2 CPUs
+        ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "include_dashboard": False}),
+                 log_to_driver=False, configure_logging=False)
+    try:
+        predictor = TabularPredictor(label="label", path=str(tmp_path / "ray"), verbosity=0).fit(
+            train_data, hyperparameters={"NN_TORCH": {"learning_rate": Real(1e-4, 1e-2, log=True), "num_epochs": 2}},
+            hyperparameter_tune_kwargs={"scheduler": "local", "searcher": "nasp_random", "num_trials": 2,
+                                        "search_options": {"seed": 0}},
+            num_cpus=2, fit_weighted_ensemble=False, time_limit=120)
+    finally:
+        if started:
+            ray.shutdown()
+    searchers = {id(s): s for s, _ in used}
+    assert len(searchers) == 1 and len(used) == 2
+    (searcher,) = searchers.values()
+    assert type(searcher).__name__ == "RandomSearcher" and searcher.strategy.seed == 0
+    assert searcher.strategy.trial_budget == 2
+    assert [o.value is not None for o in searcher.strategy.history] == [True, True]
+    info = predictor.info()["model_info"]
+    trials = [info[n]["hyperparameters"] for n in info if n.startswith("NeuralNetTorch/")]
+    assert sorted(t["learning_rate"] for t in trials) == sorted(c["learning_rate"] for _, c in used)
+    assert all(t["num_epochs"] == 2 for t in trials)

@@ -296,6 +296,27 @@ def test_checkpoint_options_are_checked(small_data, tmp_path):
     assert [e for e, _ in calls] == [1]                       # trained from scratch
 
 
+def test_checkpoints_at_an_fsspec_url_and_a_missing_one_is_reported(small_data):
+    """A checkpoint root may be an fsspec URL (memory:// here); a run told it resumes (``resume_from``)
+    that finds no checkpoint, or an older one, reports it and trains the missing epochs."""
+    from nas_plugins.checkpoints import MissingCheckpointWarning
+    cfg = arch(1, 8, lr=0.05, batch_size=64)
+    url = "memory://nasp-cells-test/exp"
+    _run(cfg, 1, small_data, url)
+    _, calls = _run(cfg, 2, small_data, url, resume_from=1)
+    assert [e for e, _ in calls] == [2]
+    messages: list[str] = []
+    _, calls = _run(cfg, 3, small_data, url, resume_from=2, on_missing_checkpoint=messages.append)
+    assert [e for e, _ in calls] == [3] and messages == []       # epoch 2 is there
+    _, calls = _run(cfg, 5, small_data, url, max_epochs=5, resume_from=3, on_missing_checkpoint=messages.append)
+    assert [e for e, _ in calls] == [1, 2, 3, 4, 5]               # another horizon: another checkpoint file
+    assert len(messages) == 1 and "trained to epoch 3 before" in messages[0] and "no checkpoint" in messages[0]
+    with pytest.warns(MissingCheckpointWarning, match="memory://nasp-cells-test/other"):
+        _run(cfg, 2, small_data, "memory://nasp-cells-test/other", resume_from=1)
+    with pytest.raises(ValueError, match="resume_from"):
+        _run(cfg, 2, small_data, url, resume_from=0)
+
+
 def test_without_checkpoints_max_epochs_sets_the_cosine_horizon(small_data, tmp_path):
     cfg = arch(1, 8, lr=0.05, batch_size=64)
     plain = train_and_evaluate(cfg, epochs=2, seed=1, data=small_data)

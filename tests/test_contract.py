@@ -373,3 +373,226 @@ def test_assessor_invalid_option(assessor, options, word):
     with pytest.raises(ValueError) as info:
         registry.create(assessor, **options)
     assert word in str(info.value)
+
+
+# ============================================================================= portable state
+#
+# Beyond one machine (NNI's resume, Ray's searcher checkpoints, a scheduler moved to another process):
+# a strategy, a stopper and their host adapters pickled mid-run make the next proposal or decision the
+# original makes, their pickled state holds no open file, thread, lock or socket, and every random
+# generator in it travels with its state.
+
+import io as _io
+import random as _random
+import socket as _socket
+import sys as _sys
+import threading as _threading
+
+_LOCAL_ONLY = (_io.IOBase, _threading.Thread, _socket.socket, type(_threading.Lock()), type(_threading.RLock()),
+               _threading.Condition, _threading.Event)
+
+
+class _Inspector(pickle.Pickler):
+    """A pickler that refuses process-local objects and records the state of every random generator."""
+
+    def __init__(self, file):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.rngs: list = []
+
+    def reducer_override(self, obj):
+        if isinstance(obj, _LOCAL_ONLY):
+            raise AssertionError(f"the pickled state holds a process-local {type(obj).__name__}: {obj!r}")
+        if isinstance(obj, np.random.BitGenerator):
+            self.rngs.append(_canon(obj.state))
+        elif isinstance(obj, np.random.RandomState):
+            self.rngs.append(_canon(obj.get_state(legacy=False)))
+        elif isinstance(obj, _random.Random):
+            self.rngs.append(_canon(obj.getstate()))
+        elif "torch" in _sys.modules and isinstance(obj, _sys.modules["torch"].Generator):
+            self.rngs.append(_canon(obj.get_state().tolist()))
+        return NotImplemented
+
+
+def _canon(x):
+    if isinstance(x, np.ndarray):
+        return ["ndarray", x.tolist()]
+    if isinstance(x, dict):
+        return {k: _canon(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_canon(v) for v in x]
+    return x
+
+
+def portable_copy(obj):
+    """``obj`` through pickle, after checking its state (see :class:`_Inspector`); asserts that the copy
+    holds the same random generators in the same states."""
+    buffer = _io.BytesIO()
+    inspector = _Inspector(buffer)
+    inspector.dump(obj)
+    copy = pickle.loads(buffer.getvalue())
+    again = _Inspector(_io.BytesIO())
+    again.dump(copy)
+    assert again.rngs == inspector.rngs
+    return copy, inspector.rngs
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_strategy_pickled_mid_run_is_portable(tuner):
+    """Pickled with results in and two proposals pending: the copy proposes what the original does, and
+    both take the pending results and go on in step."""
+    strategy = make(tuner, "nested_mixed", seed=5, **SEEDED_OPTIONS.get(tuner, {}))
+    ask_tell(strategy, objective, 4)
+    pending = [strategy.ask() for _ in range(2)]
+    copy, rngs = portable_copy(strategy)
+    assert rngs, "a strategy's generator must travel with it"
+    assert copy.ask() == strategy.ask()
+    for s in (strategy, copy):
+        for config in pending:
+            s.tell(config, objective(config))
+    assert ask_tell(copy, objective, 3) == ask_tell(strategy, objective, 3)
+
+
+@pytest.mark.parametrize("assessor", ASSESSORS)
+def test_stopper_pickled_mid_run_is_portable(assessor):
+    """Pickled with trials finished and one running: the copy decides the running trial's next steps
+    and the next trials as the original does."""
+    rng = np.random.default_rng(3)
+    curves = [list(np.cumsum(rng.normal(0.1, 0.2, 10)) + rng.normal(0, 1)) for _ in range(9)]
+    stopper = registry.create(assessor, seed=0, **active_options(assessor))
+    for i, curve in enumerate(curves[:5]):
+        stopper.complete(f"t{i}", curve)
+    running = curves[5]
+    for step in range(1, 4):
+        stopper.should_stop("r", running[:step])
+    copy, _ = portable_copy(stopper)
+
+    def rest(s):
+        out = [s.should_stop("r", running[:step]) for step in range(4, 11)]
+        for i, curve in enumerate(curves[6:]):
+            out += [s.should_stop(f"n{i}", curve[:step]) for step in range(1, 11)]
+            s.complete(f"n{i}", curve)
+        return out
+
+    decisions = rest(stopper)
+    assert rest(copy) == decisions
+    if assessor in ACTIVE_OPTIONS:
+        assert True in decisions and False in decisions
+
+
+def test_lcranknet_pickled_during_a_background_refit():
+    """A refit thread running when the stopper is pickled: the pickle waits for it, holds no thread or
+    lock, and the copy decides as the original (then refits in a thread of its own)."""
+    stopper = registry.create("lcranknet", seed=0, online_min_completed=2, online_steps=40, delta=0.5)
+    rng = np.random.default_rng(2)
+    curves = [list(np.cumsum(rng.normal(0.1, 0.2, 8)) + rng.normal(0, 1)) for _ in range(8)]
+    try:
+        for i, curve in enumerate(curves[:3]):
+            stopper.complete(f"t{i}", curve)            # the third starts a refit in the background
+        copy, _ = portable_copy(stopper)
+        assert stopper.ready and copy.ready
+        probes = [c[:k] for c in curves[3:] for k in (2, 5)]
+        assert [copy.should_stop("p", c) for c in probes] == [stopper.should_stop("p", c) for c in probes]
+        copy.complete("t3", curves[3])
+        copy.wait()
+        assert copy._fits == stopper._fits + 1
+    finally:
+        stopper.close()
+        if "copy" in locals():
+            copy.close()
+
+
+NNI_SPACE = SPACES["nested_mixed"]
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_nni_tuner_pickled_mid_run_is_portable(tuner):
+    """The generated NNI tuner (checkpointed by `nnictl resume`, moved between dispatchers): pickled with
+    results in and a trial running, it holds no lock or dispatcher callback, proposes what the original
+    proposes, and takes the running trial's result as the original does."""
+    from tuners.hosts.nni_host import ADAPTERS as NNI_ADAPTERS
+
+    adapter = NNI_ADAPTERS[tuner]["class"](optimize_mode="maximize", seed=5, **SEEDED_OPTIONS.get(tuner, {}))
+    adapter.update_search_space(NNI_SPACE)
+    configs = adapter.generate_multiple_parameters(list(range(4)), st_callback=lambda pid, params: None)
+    for pid, config in enumerate(configs[:-1]):
+        adapter.receive_trial_result(pid, config, objective(config))
+        adapter.trial_end(pid, True)
+    copy, _ = portable_copy(adapter)
+    assert copy._send_trial is None and copy._lock is not adapter._lock
+    running = len(configs) - 1
+    for a in (adapter, copy):
+        a.receive_trial_result(running, configs[-1], objective(configs[-1]))
+        a.trial_end(running, True)
+    assert copy.generate_parameters(10) == adapter.generate_parameters(10)
+    assert copy.strategy.history == adapter.strategy.history
+
+
+@pytest.mark.parametrize("assessor", ASSESSORS)
+def test_nni_assessor_pickled_mid_run_is_portable(assessor):
+    from tuners.hosts.nni_host import ADAPTERS as NNI_ADAPTERS, build_options
+
+    rng = np.random.default_rng(3)
+    curves = [list(np.cumsum(rng.normal(0.1, 0.2, 8)) + rng.normal(0, 1)) for _ in range(8)]
+    args = {"optimize_mode": "maximize", "seed": 0, **active_options(assessor)}
+    build_options(assessor, args)
+    adapter = NNI_ADAPTERS[assessor]["class"](**args)
+    for i, curve in enumerate(curves[:5]):
+        for step in range(1, len(curve) + 1):
+            adapter.assess_trial(f"t{i}", curve[:step])
+        adapter.trial_end(f"t{i}", True)
+    adapter.assess_trial("r", curves[5][:3])
+    copy, _ = portable_copy(adapter)
+
+    def rest(a):
+        out = [a.assess_trial("r", curves[5][:step]) for step in range(4, 9)]
+        for i, curve in enumerate(curves[6:]):
+            out += [a.assess_trial(f"n{i}", curve[:step]) for step in range(1, 9)]
+            a.trial_end(f"n{i}", True)
+        return out
+
+    assert rest(copy) == rest(adapter)
+
+
+@pytest.mark.parametrize("tuner", TUNERS)
+def test_ray_searcher_pickled_mid_run_is_portable(tuner):
+    """The generated Ray Tune searcher, driven without a cluster (skipped without ray)."""
+    pytest.importorskip("ray")
+    from tuners.hosts.ray_host import make_searcher
+
+    searcher = make_searcher(tuner, NNI_SPACE, metric="score", mode="max", seed=5, **SEEDED_OPTIONS.get(tuner, {}))
+    suggested = [searcher.suggest(f"t{i}") for i in range(4)]
+    for i, config in enumerate(suggested[:-1]):
+        searcher.on_trial_complete(f"t{i}", {"score": objective(config)})
+    copy, _ = portable_copy(searcher)
+    for s in (searcher, copy):
+        s.on_trial_complete("t3", {"score": objective(suggested[-1])})
+    assert [copy.suggest(f"u{i}") for i in range(3)] == [searcher.suggest(f"u{i}") for i in range(3)]
+
+
+@pytest.mark.parametrize("assessor", ASSESSORS)
+def test_ray_scheduler_pickled_mid_run_is_portable(assessor):
+    pytest.importorskip("ray")
+    from tuners.hosts.ray_host import make_scheduler
+
+    rng = np.random.default_rng(4)
+    curves = [list(np.cumsum(rng.normal(0.1, 0.2, 8)) + rng.normal(0, 1)) for _ in range(8)]
+    scheduler = make_scheduler(assessor, metric="score", mode="max", seed=0, **active_options(assessor))
+
+    def run(s, trial_id, curve, first=1):
+        out = [s.decide(trial_id, {"score": v, "training_iteration": k}) for k, v in enumerate(curve, 1) if k >= first]
+        return out
+
+    for i, curve in enumerate(curves[:5]):
+        run(scheduler, f"t{i}", curve)
+        scheduler._finish(f"t{i}", True, None)
+    run(scheduler, "r", curves[5][:3])
+    copy, _ = portable_copy(scheduler)
+
+    def rest(s):
+        out = run(s, "r", curves[5], first=4)
+        for i, curve in enumerate(curves[6:]):
+            out += run(s, f"n{i}", curve)
+            s._finish(f"n{i}", True, None)
+        return out
+
+    assert rest(copy) == rest(scheduler)

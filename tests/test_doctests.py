@@ -18,6 +18,8 @@ import pytest
 
 PACKAGES = ("nas_plugins", "tuners", "trial_templates")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+# Modules of an optional extra (setup.py extras_require) -> the package it needs: skipped without it.
+OPTIONAL = {"tuners.hosts.ray_host": "ray"}
 
 # Calls that start a trial (trial_templates.report.start) or run a script's body (main).
 _SCRIPT_CALLS = {"start", "main"}
@@ -81,6 +83,8 @@ def nni_ready(tmp_path_factory):
 def test_docstring_examples(name: str) -> None:
     if runs_at_import(name):
         pytest.skip(f"{name} is a script that runs at import (a top-level start() or main() call)")
+    if name in OPTIONAL:
+        pytest.importorskip(OPTIONAL[name], reason=f"{name} needs the optional {OPTIONAL[name]!r} extra")
     module = importlib.import_module(name)
     # What doctest.testmod(module, optionflags=FLAGS) does, with the failure report kept for the assertion.
     runner = doctest.DocTestRunner(optionflags=FLAGS)

@@ -190,6 +190,33 @@ def test_budget_key_must_not_be_a_search_space_parameter(cls):
     assert config["steps"] == 1 and clash.check(base(config, "steps"))
 
 
+@pytest.mark.parametrize("cls", [Hyperband, ASHA])
+def test_resume_key_marks_promotions_only(cls):
+    """With ``resume_key`` a promoted configuration carries the budget it was trained to (a trial that
+    finds no checkpoint then knows one is missing); new configurations never carry it; results told
+    with it are filed as without it; the same sequence as without the option otherwise."""
+    options = {"R": 9, "eta": 3, "seed": 0, **({"iterations": 1} if cls is Hyperband else {"max_configs": 9})}
+    marked = run_sequential(cls(SPACE, resume_key="resume_from", **options))
+    plain = run_sequential(cls(SPACE, **options))
+    assert [base(c, "resume_from") for c, _ in marked] == [c for c, _ in plain]
+    trained: dict[str, int] = {}
+    promotions = 0
+    for config, _ in marked:
+        key = config_key(base(base(config, "resume_from")))
+        if key in trained:
+            promotions += 1
+            assert config["resume_from"] == trained[key] < config["epochs"]
+        else:
+            assert "resume_from" not in config
+        trained[key] = config["epochs"]
+    assert promotions > 0
+    for bad in ("", "epochs", 3):
+        with pytest.raises(ValueError, match="resume_key"):
+            cls(SPACE, resume_key=bad)
+    with pytest.raises(SearchSpaceError, match="'x'.*resume key"):
+        cls(SPACE, resume_key="x")
+
+
 # ============================================================================= promotions
 
 @pytest.mark.parametrize("mode", ["max", "min"])

@@ -304,22 +304,28 @@ def test_pretrain_command_writes_a_loadable_model(tmp_path):
 
 
 def test_nni_experiment_stops_a_clearly_bad_trial(trained, tmp_path):
-    """NaspLCRankNet by name in a real NNI experiment: four good curves, then four 10x lower."""
-    from tuners.hosts.nni_experiment import free_port, run
+    """NaspLCRankNet by name in a real NNI experiment: four good curves, then four 10x lower. Its model
+    file lives in the experiment's code directory and is named relative to it (the dispatcher runs in
+    the log folder; a remote trial in its copy of the code directory): validation and the assessor
+    find it there."""
+    from tuners.hosts.nni_experiment import free_port, run, validate_config
     ranker = Ranker.new(Space(()), n_tasks=1, max_len=6, seed=0)
     rng = np.random.default_rng(0)
     levels = rng.uniform(0.05, 1.2, 200)
     curves = levels[:, None] * np.arange(1, 7)[None, :] / 6
     ranker.fit([TaskCurves([{}] * 200, curves)], steps=200, batch=64, lr=3e-3)
     ranker.reset_new_task()
-    model = tmp_path / "toy.pt"
-    ranker.save(model)
+    code = tmp_path / "code"
+    (code / "models").mkdir(parents=True)
+    ranker.save(code / "models" / "toy.pt")
     space = {"curve": {"_type": "choice", "_value": ["good", "bad"]},
              "label": {"_type": "choice", "_value": ["a", "b", "c", "d"]},
              # 1 s a step leaves the kill of a bad trial time to land on a loaded machine
              "steps": {"_type": "choice", "_value": [6]}, "sleep": {"_type": "choice", "_value": [1.0]}}
     config = nni_config(tmp_path, space, tuner="NaspGrid", trials=8, assessor="NaspLCRankNet",
-                        assessor_args={"model_path": str(model), "delta": 0.2})
+                        assessor_args={"model_path": "models/toy.pt", "delta": 0.2})
+    config.trial_code_directory = str(code)
+    assert validate_config(config) == []
     exp, records, status = run(config, port=free_port(), timeout=180)
     assert status in ("DONE", "TUNER_NO_MORE_TRIAL")
     stopped = [r for r in records if r.status in ("EARLY_STOPPED", "USER_CANCELED")]

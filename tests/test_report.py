@@ -1,6 +1,7 @@
 """The trial reporting API in plain Python and under AutoGluon's real scheduler."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -10,6 +11,8 @@ import tempfile
 import pytest
 from autogluon.common.space import Categorical, Real
 from autogluon.core.scheduler.seq_scheduler import LocalSequentialScheduler
+
+from conftest import ROOT
 
 from nas_plugins.space import Float, Space
 from trial_templates.report import Trial, detect_backend, start
@@ -75,19 +78,51 @@ def test_checkpoint_dir_is_shared_per_experiment(monkeypatch, tmp_path):
     assert Trial({}, "plain").checkpoint_dir() == str(tmp_path / "root")
 
 
-def test_demo_trial_script_continues_a_smaller_budget(tmp_path):
-    """What a Hyperband promotion does: the same configuration again with more epochs."""
-    def trial(epochs: int) -> str:
+def test_demo_trial_script_continues_a_smaller_budget_on_another_machine(tmp_path):
+    """What a Hyperband promotion does: the same configuration again with more epochs, here on "another
+    machine" (another working directory) that shares the checkpoint root, given as an fsspec URL
+    (``local://``: fsspec's local file system). A third machine that does not share it is told the
+    checkpoint is missing (a warning in the trial's log, a flag in the final result) and starts over."""
+    shared = tmp_path / "shared"
+
+    def trial(machine: str, root: str, epochs: int, resume_from: int | None = None):
+        (tmp_path / machine).mkdir()
+        config = {"epochs": epochs, "channels": 8, "num_cells": 1, **({"resume_from": resume_from} if resume_from else {})}
         out = subprocess.run([sys.executable, "-m", "trial_templates.mixed_cell_trial", "--max-epochs", "9",
-                              "--config", f'{{"epochs": {epochs}, "channels": 8, "num_cells": 1}}'],
+                              "--config", json.dumps(config)], cwd=tmp_path / machine,
                              capture_output=True, text=True, timeout=120,
-                             env={**os.environ, "NASP_CHECKPOINT_ROOT": str(tmp_path)})
+                             env={**os.environ, "NASP_CHECKPOINT_ROOT": root,
+                                  "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
         assert out.returncode == 0, out.stderr[-2000:]
-        return out.stdout
-    first, second = trial(1), trial(3)
+        return out.stdout, out.stderr
+
+    first, _ = trial("a", f"local://{shared}", 1)
+    second, log = trial("b", f"local://{shared}", 3, resume_from=1)
     assert "step 1:" in first and "step 2:" not in first
     assert "step 1:" not in second and "step 2:" in second and "step 3:" in second
-    assert len(list(tmp_path.glob("*.pt"))) == 1
+    assert "missing checkpoint" not in log and "checkpoint_missing" not in second
+    assert len(list(shared.glob("*.pt"))) == 1
+    third, log = trial("c", str(tmp_path / "c" / "local-only"), 3, resume_from=1)
+    assert "step 1:" in third and "step 3:" in third                  # trained from scratch, and says so
+    assert "nas-plugins WARNING: trial plain: missing checkpoint: this configuration was trained to epoch 1" in log
+    assert "final:" in third and "checkpoint_missing=true" in third
+
+
+def test_missing_checkpoint_flag_reaches_nni_with_the_final_result(monkeypatch, capsys, tmp_path):
+    import nni
+    reported = []
+    monkeypatch.setattr(nni, "report_final_result", reported.append)
+    trial = Trial({"x": 1, "resume_from": 3}, "nni", trial_id="T1")
+    assert trial.resume_from == 3 and Trial({"x": 1}, "nni").resume_from is None
+    trial.missing_checkpoint("missing checkpoint: ...")
+    trial.final(0.5)
+    assert reported == [{"default": 0.5, "checkpoint_missing": True}]
+    assert "nas-plugins WARNING: trial T1: missing checkpoint" in capsys.readouterr().err
+    Trial({}, "nni").final(0.25)
+    assert reported[-1] == 0.25                                          # no flag: a plain number, as before
+    monkeypatch.setenv("NNI_EXP_ID", "exp42")
+    monkeypatch.setenv("NASP_CHECKPOINT_ROOT", "memory://nasp-test-root")
+    assert Trial({}, "nni").checkpoint_dir() == "memory://nasp-test-root/exp42"
 
 
 def test_under_autogluon_scheduler_with_our_searcher():

@@ -7,7 +7,10 @@ after every epoch and the final accuracy at the end. Plain run::
     python -m trial_templates.mixed_cell_trial --config '{"lr": 0.05, "edge_0": "sepconv3x3"}'
 
 ``epochs`` is the budget Hyperband/ASHA set: a configuration run before with fewer epochs continues
-from its checkpoint in ``trial.checkpoint_dir()`` (only the new epochs are trained and reported).
+from its checkpoint in ``trial.checkpoint_dir()`` (only the new epochs are trained and reported);
+``$NASP_CHECKPOINT_ROOT`` (a shared mount or an fsspec URL) makes that work across machines. With the
+tuner's ``resume_key: resume_from``, a promoted configuration whose checkpoint is missing says so (a
+warning in the trial's log, ``checkpoint_missing`` in the final result) and trains from scratch.
 The learning rate decays over ``--max-epochs`` epochs whatever the budget (default: 6, or the
 budget when larger); pass the tuner's ``R`` there.
 """
@@ -31,7 +34,8 @@ def main(argv: list[str] | None = None) -> float:
     accuracy = train_and_evaluate(trial.config, epochs=epochs, seed=0,
                                   report=lambda epoch, acc: trial.report(acc, step=epoch), threads=1,
                                   checkpoint_dir=trial.checkpoint_dir(),
-                                  max_epochs=args.max_epochs or max(EPOCHS, epochs))
+                                  max_epochs=args.max_epochs or max(EPOCHS, epochs),
+                                  resume_from=trial.resume_from, on_missing_checkpoint=trial.missing_checkpoint)
     trial.final(accuracy)
     return accuracy
 

@@ -18,7 +18,12 @@ A NaN or infinite intermediate value is skipped with a warning; a non-finite fin
 ``FloatingPointError``, so the host records a failed trial instead of a corrupted metric.
 
 ``trial.checkpoint_dir()`` is a folder shared by the trials of one experiment, where a trial that
-Hyperband/ASHA promotes to a larger budget finds the checkpoint of its smaller-budget run.
+Hyperband/ASHA promotes to a larger budget finds the checkpoint of its smaller-budget run. Across
+machines (NNI's remote training service, a cluster) point ``$NASP_CHECKPOINT_ROOT`` at storage they all
+see: a shared mount or an fsspec URL (:mod:`nas_plugins.checkpoints`). With the tuner's ``resume_key``
+(``resume_from``), ``trial.resume_from`` is the epoch a promoted configuration was trained to; when its
+checkpoint is missing, :meth:`Trial.missing_checkpoint` prints a warning to the trial's log and the
+final result carries ``checkpoint_missing: true`` (NNI: ``{"default": value, "checkpoint_missing": true}``).
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ import shutil
 import sys
 import tempfile
 import warnings
+
+from nas_plugins import checkpoints
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
@@ -66,6 +73,24 @@ class Trial:
     trial_id: str = "plain"
     history: list[float | None] = field(default_factory=list)
     result: float | None = None
+    resume_key: str = "resume_from"          # the tuner's resume_key (Hyperband/ASHA)
+    metadata: dict = field(default_factory=dict)   # flags reported with the final result
+
+    @property
+    def resume_from(self) -> int | None:
+        """The budget (epochs) this configuration was trained to before, when the tuner promoted it and
+        marks promotions (``resume_key``); None for a new configuration."""
+        value = self.config.get(self.resume_key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+            return None
+        return int(value)
+
+    def missing_checkpoint(self, message: str) -> None:
+        """A checkpoint this trial should resume from is missing: a warning line in the trial's log (stderr)
+        and ``checkpoint_missing: true`` with the final result. Pass it as ``on_missing_checkpoint`` to
+        :func:`nas_plugins.cells.train_and_evaluate`."""
+        print(f"nas-plugins WARNING: trial {self.trial_id}: {message}", file=sys.stderr, flush=True)
+        self.metadata["checkpoint_missing"] = True
 
     def report(self, value: Any, step: int | None = None) -> None:
         """Report an intermediate value (e.g. validation accuracy after an epoch)."""
@@ -92,21 +117,22 @@ class Trial:
         return bool(self.stopper.should_stop(self.trial_id, self.history, config=self.config))
 
     def checkpoint_dir(self) -> str:
-        """A folder (created if needed) shared by every trial of the same experiment.
+        """A folder (created if needed) shared by every trial of the same experiment: a path, or an fsspec
+        URL when ``$NASP_CHECKPOINT_ROOT`` is one.
 
         NNI: ``$NASP_CHECKPOINT_ROOT/<experiment id>``, by default under
-        ``<temp dir>/nasp-checkpoints/`` (kept after the experiment: delete it when done).
+        ``<temp dir>/nasp-checkpoints/`` (kept after the experiment: delete it when done; local to the
+        machine, so set the variable to shared storage when trials run on several machines).
         AutoGluon and plain Python: ``$NASP_CHECKPOINT_ROOT`` itself, or else a temporary folder of
         this process, removed when it exits.
         """
-        root = os.environ.get("NASP_CHECKPOINT_ROOT")
+        root = checkpoints.root_from_env()
         if self.backend == "nni":
             experiment = os.environ.get("NNI_EXP_ID") or "unknown-experiment"
-            path = os.path.join(root or os.path.join(tempfile.gettempdir(), "nasp-checkpoints"), experiment)
+            path = checkpoints.join(root or os.path.join(tempfile.gettempdir(), "nasp-checkpoints"), experiment)
         else:
             path = root or _process_checkpoint_dir()
-        os.makedirs(path, exist_ok=True)
-        return path
+        return checkpoints.make_dirs(path)
 
     def final(self, value: Any) -> None:
         """Report the final metric; raises FloatingPointError if it is NaN or infinite."""
@@ -118,14 +144,15 @@ class Trial:
         self.result = x
         if self.backend == "nni":
             import nni
-            nni.report_final_result(x)
+            nni.report_final_result({"default": x, **self.metadata} if self.metadata else x)
         elif self.backend == "autogluon":
             assert self.reporter is not None
             # AutoGluon's LocalReporter ignores calls that carry `done`; its searcher is told the
             # last plain result, so the final value is reported as one.
-            self.reporter(epoch=len(self.history), reward=x)
+            self.reporter(epoch=len(self.history), reward=x, **self.metadata)
         else:
-            print(f"[trial {self.trial_id}] final: {x:.6g}", flush=True)
+            flags = "".join(f" {k}={json.dumps(v)}" for k, v in self.metadata.items())
+            print(f"[trial {self.trial_id}] final: {x:.6g}{flags}", flush=True)
 
 
 _PROCESS_CHECKPOINTS: str | None = None

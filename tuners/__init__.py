@@ -10,6 +10,7 @@ from . import grid, hyperband, median_stop, random_search, skopt_bo  # noqa: F40
 from . import lcranknet_stop  # noqa: F401  (LCRankNet early stopping)
 from . import evolution, reinforce  # noqa: F401  (NAS strategies: aging evolution, REINFORCE)
 from . import weaknas  # noqa: F401  (WeakNAS: iterative weak predictors)
+from . import tapas, xfernas  # noqa: F401  (warm starts from the metadata store: TAPAS, XferNAS)
 from . import curve_fit  # noqa: F401  (curve-fitting extrapolation early stopping)
 from .registry import AlgorithmInfo, UnknownAlgorithmError, algorithms, create, get
 

@@ -7,6 +7,14 @@
     nas-plugins run CONFIG.yml         run any NNI config the same way (validate, progress, table, errors)
     nas-plugins lcranknet-pretrain --out FILE [--tasks id,...] [--exclude id,...]
                                        pre-train LCRankNet on LCBench curves (for NaspLCRankNet)
+    nas-plugins store import DB nni|autogluon|lcbench|nb201 PATH [--task NAME] [--dataset D] [--limit N]
+                                       import an NNI experiment, an AutoGluon predictor folder or a
+                                       benchmark table into the metadata store DB (nas_plugins.store)
+    nas-plugins store list DB [--task NAME]      the tasks (or one task's trials)
+    nas-plugins store export DB OUT.csv|OUT.parquet [--task NAME]
+    nas-plugins tapas rank --store DB --space nb201|SPACE.json --dcn 0.8 [--top 10] [--source-tasks a,b]
+                                       TAPAS's ranking of a space for a data set of that difficulty, no trial
+    nas-plugins tapas set-dcn --store DB --task NAME --dcn 0.8    record a task's DCN in its metadata
 """
 from __future__ import annotations
 
@@ -204,6 +212,85 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> int:
+    """``nas-plugins store import|list|export``."""
+    from nas_plugins.store import MetadataStore, StoreError
+    try:
+        with MetadataStore(args.db, create=args.store_command == "import") as store:
+            if args.store_command == "import":
+                if args.source == "nni":
+                    result = store.import_nni(args.path, task=args.task)
+                elif args.source == "autogluon":
+                    from autogluon.tabular import TabularPredictor
+                    result = store.import_autogluon(TabularPredictor.load(args.path), task=args.task)
+                elif args.source == "lcbench":
+                    result = store.import_lcbench(args.path, tasks=args.task.split(",") if args.task else None,
+                                                  limit=args.limit)
+                else:
+                    result = store.import_nb201(args.path, datasets=args.dataset or ["cifar10"], limit=args.limit)
+                print(f"imported into {args.db}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+            elif args.store_command == "list":
+                if args.task is None:
+                    print(f"{'task':<40} {'source':<10} {'runs':>5} {'trials':>7}")
+                    for t in store.tasks():
+                        print(f"{t['name']:<40} {t['source']:<10} {t['runs']:>5} {t['trials']:>7}")
+                else:
+                    frame = store.to_pandas(args.task)
+                    if frame.empty:
+                        print(f"error: no trials of task {args.task!r} in {args.db}", file=sys.stderr)
+                        return 2
+                    print(frame[["run", "key", "status", "metric", "cost", "curve_length", "config"]]
+                          .to_string(index=False, max_colwidth=80))
+            else:
+                frame = store.to_pandas(args.task)
+                out = Path(args.out)
+                fmt = args.format or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if fmt == "parquet":
+                    frame.to_parquet(out, index=False)
+                else:
+                    frame.to_csv(out, index=False)
+                print(f"exported {len(frame)} trials to {out} ({fmt})")
+    except (StoreError, FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _tapas(args: argparse.Namespace) -> int:
+    """``nas-plugins tapas rank|set-dcn``."""
+    from nas_plugins.space import SearchSpaceError, Space
+    try:
+        if args.tapas_command == "set-dcn":
+            from nas_plugins.transfer import open_store, set_dcn
+            with open_store(args.store) as store:
+                if args.task not in [t["name"] for t in store.tasks()]:
+                    raise ValueError(f"store {args.store}: no task {args.task!r}")
+                set_dcn(store, args.task, args.dcn)
+            print(f"{args.task}: dcn {args.dcn}")
+            return 0
+        from . import create
+        if Path(args.space).suffix.lower() == ".json" or Path(args.space).is_file():
+            space = Space.from_nni(json.loads(Path(args.space).read_text()))
+        else:
+            from nas_plugins.spaces import get_space
+            space = get_space(args.space).space()
+        sources = [t for t in args.source_tasks.split(",") if t] if args.source_tasks else None
+        strategy = create("tapas", space, store=args.store, dcn=args.dcn, source_tasks=sources,
+                          target_task=args.target_task, seed=args.seed, mode="min" if args.minimize else "max")
+        ranking = strategy.ranking(args.top)
+    except (ValueError, KeyError, OSError, SearchSpaceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    used = ", ".join(f"{t.name} (dcn {float(t.metadata['dcn']):.3f})" for t in strategy.sources)
+    print(f"TAPAS ranking for dcn {strategy.dcn:.3f} from {used} (predicted: the stored metric on a data set of "
+          "that dcn; no trial)")
+    print(f"{'rank':>4} {'predicted':>10}  configuration")
+    for i, (config, value) in enumerate(ranking, 1):
+        print(f"{i:>4} {value:>10.4g}  {json.dumps(config, sort_keys=True)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nas-plugins", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,6 +331,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=3, help="networks in the ensemble (each trained --steps)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_pretrain)
+    p = sub.add_parser("store", help="the metadata store: import runs and benchmark tables, list, export")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    q = store_sub.add_parser("import", help="import an NNI experiment, an AutoGluon predictor or a benchmark table")
+    q.add_argument("db", help="the store's SQLite file (created if missing)")
+    q.add_argument("source", choices=["nni", "autogluon", "lcbench", "nb201"])
+    q.add_argument("path", help="NNI experiment folder or nni.sqlite; AutoGluon predictor folder; "
+                                "lcbench_curves.npz; nb201.csv.gz")
+    q.add_argument("--task", default=None, help="task name (nni, autogluon); lcbench: comma-separated task ids")
+    q.add_argument("--dataset", action="append", choices=["cifar10", "cifar100", "imagenet16"],
+                   help="nb201 dataset (repeatable; default cifar10)")
+    q.add_argument("--limit", type=int, default=None, help="lcbench/nb201: the first N configurations only")
+    q.set_defaults(func=_store)
+    q = store_sub.add_parser("list", help="the tasks with their run and trial counts, or one task's trials")
+    q.add_argument("db")
+    q.add_argument("--task", default=None)
+    q.set_defaults(func=_store)
+    q = store_sub.add_parser("export", help="the trials as CSV or parquet (by the extension, or --format)")
+    q.add_argument("db")
+    q.add_argument("out")
+    q.add_argument("--task", default=None)
+    q.add_argument("--format", choices=["csv", "parquet"], default=None)
+    q.set_defaults(func=_store)
+    p = sub.add_parser("tapas", help="TAPAS: rank a space for a data set's difficulty (DCN) without training")
+    tapas_sub = p.add_subparsers(dest="tapas_command", required=True)
+    q = tapas_sub.add_parser("rank", help="print TAPAS's ranking of a search space, best first, without any trial")
+    q.add_argument("--store", required=True, help="the metadata store (source tasks with a 'dcn' in their metadata)")
+    q.add_argument("--space", required=True, help="a NAS space name (nb201, mini201, darts, mobilenet) or an NNI "
+                                                  "search-space JSON file")
+    q.add_argument("--dcn", type=float, default=None, help="the target data set's DCN in [0, 1] "
+                                                          "(default: --target-task's in the store)")
+    q.add_argument("--top", type=int, default=10, help="how many to print (default 10)")
+    q.add_argument("--source-tasks", default=None, help="comma-separated task names (default: chosen by DCN)")
+    q.add_argument("--target-task", default=None, help="the target's task name (never a source)")
+    q.add_argument("--minimize", action="store_true", help="the stored metric is a loss (lower is better)")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_tapas)
+    q = tapas_sub.add_parser("set-dcn", help="record a task's dataset characterization number in its metadata")
+    q.add_argument("--store", required=True)
+    q.add_argument("--task", required=True)
+    q.add_argument("--dcn", type=float, required=True)
+    q.set_defaults(func=_tapas)
     args = parser.parse_args(argv)
     return args.func(args)
 

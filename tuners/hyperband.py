@@ -3,7 +3,9 @@
 Each proposal is a configuration of the search space plus one extra key, ``budget_key`` (default
 ``"epochs"``), holding the integer training budget the trial should use. A promoted configuration
 comes back unchanged with a larger budget, so a trial can resume from its checkpoint (see
-``nas_plugins.cells.train_and_evaluate(checkpoint_dir=...)``). ``tell`` takes the configuration
+``nas_plugins.cells.train_and_evaluate(checkpoint_dir=...)``); with ``resume_key`` set it also carries
+that key, the budget it was trained to before, so a trial on a machine that cannot see the checkpoint
+knows it is missing instead of silently training from scratch. ``tell`` takes the configuration
 with its budget key; a configuration never proposed, or without the key (then recorded at ``R``),
 is accepted as well, and a failed/NaN result ranks below every success and is never promoted.
 
@@ -183,12 +185,17 @@ class _SuccessiveHalving(Strategy):
     budget level) proposing new configurations, matching results to proposals, ranking a rung."""
     _finished = "all work done"
 
+    resume_key: str | None = None      # class default: also for strategies pickled before it existed
+
     def __init__(self, space: Space | None, *, R: int, eta: int, min_budget: float, budget_key: str,
                  searcher: str, searcher_options: Mapping[str, Any] | None, sampler: str | None,
-                 seed: int | None, mode: str):
+                 seed: int | None, mode: str, resume_key: str | None = None):
         _check_budgets(R, eta, min_budget)
         if not isinstance(budget_key, str) or not budget_key:
             raise ValueError(f"budget_key must be a non-empty string, got {budget_key!r}")
+        if resume_key is not None and (not isinstance(resume_key, str) or not resume_key or resume_key == budget_key):
+            raise ValueError(f"resume_key must be null or a non-empty string other than budget_key, got {resume_key!r}")
+        self.resume_key = resume_key
         self.searcher, self.searcher_options = _searcher_choice(searcher, searcher_options, sampler,
                                                                 type(self).__name__)
         self.R, self.eta, self.min_budget = R, eta, min_budget
@@ -237,10 +244,11 @@ class _SuccessiveHalving(Strategy):
                     searcher.tell(self._configs[key], value)
 
     def set_space(self, space: Space) -> None:
-        if isinstance(space, Space) and self.budget_key in space.names:
-            raise SearchSpaceError.for_param(
-                self.budget_key, f"clashes with the budget key of {type(self).__name__}, which sets it itself; "
-                "remove it from the search space or choose another budget_key")
+        for key, option in ((self.budget_key, "budget_key"), (self.resume_key, "resume_key")):
+            if isinstance(space, Space) and key is not None and key in space.names:
+                raise SearchSpaceError.for_param(
+                    key, f"clashes with the {option.replace('_', ' ')} of {type(self).__name__}, which sets it "
+                    f"itself; remove it from the search space or choose another {option}")
         super().set_space(space)
         for searcher in self.searchers.values():
             searcher.set_space(space)
@@ -265,7 +273,22 @@ class _SuccessiveHalving(Strategy):
     def _start(self, job: _Job) -> dict:
         self._pending[(job.key, job.budget)] = job
         self.jobs.append(job)
-        return {**self._configs[job.key], self.budget_key: job.budget}
+        config = {**self._configs[job.key], self.budget_key: job.budget}
+        if self.resume_key is not None:
+            trained = self.trained_budget(job.key, below=job.budget)
+            if trained is not None:
+                config[self.resume_key] = trained
+        return config
+
+    def trained_budget(self, key: str, below: Any) -> Any:
+        """The largest budget below ``below`` at which configuration ``key`` has a successful result (a
+        promoted trial resumes from the checkpoint it left there), or None."""
+        trained = [b for b, results in self._results.items() if b < below and results.get(key) is not None]
+        return max(trained) if trained else None
+
+    def without_extra_keys(self, config: Mapping) -> dict:
+        """``config`` without the keys this strategy adds (``budget_key``, ``resume_key``)."""
+        return {k: v for k, v in config.items() if k not in (self.budget_key, self.resume_key)}
 
     def _new_config(self) -> dict | None:
         """A configuration never proposed nor told; None once the space has none left."""
@@ -325,7 +348,7 @@ class _SuccessiveHalving(Strategy):
 
     # -- tell ------------------------------------------------------------------------------------
     def _observe(self, config: dict, value: float | None) -> None:
-        base = {k: v for k, v in config.items() if k != self.budget_key}
+        base = self.without_extra_keys(config)
         budget = as_metric(config.get(self.budget_key))
         budget = self.R if budget is None else (int(budget) if budget.is_integer() else budget)
         key = config_key(base)
@@ -394,7 +417,10 @@ class Hyperband(_SuccessiveHalving):
     ``searcher`` the registered strategy proposing new configurations ("random"; e.g. "bo" for
     BOHB, "evolution", "reinforce", "weaknas"), ``searcher_options`` that strategy's own options (a
     dict; not ``seed``/``mode``, which come from this strategy), ``sampler`` deprecated alias of
-    ``searcher`` ("random" or "bo"). See the module docstring for the scheduling and the searchers.
+    ``searcher`` ("random" or "bo"), ``resume_key`` (None; e.g. "resume_from": a promoted configuration
+    also carries ``config[resume_key]``, the budget it was trained to before, so a trial that finds no
+    checkpoint knows one is missing; new configurations never carry it). See the module docstring for
+    the scheduling and the searchers.
 
     Example::
 
@@ -410,7 +436,7 @@ class Hyperband(_SuccessiveHalving):
     def __init__(self, space: Space | None = None, *, R: int = 27, eta: int = 3, min_budget: float = 1,
                  iterations: int | None = 1, budget_key: str = "epochs", searcher: str = "random",
                  searcher_options: Mapping[str, Any] | None = None, sampler: str | None = None,
-                 seed: int | None = None, mode: str = "max"):
+                 resume_key: str | None = None, seed: int | None = None, mode: str = "max"):
         if iterations is not None and (not _is_int(iterations) or iterations < 1):
             raise ValueError(f"iterations must be a positive integer or null (unbounded), got {iterations!r}")
         self.iterations = iterations
@@ -419,7 +445,7 @@ class Hyperband(_SuccessiveHalving):
         self._opened = 0
         super().__init__(space, R=R, eta=eta, min_budget=min_budget, budget_key=budget_key,
                          searcher=searcher, searcher_options=searcher_options, sampler=sampler,
-                         seed=seed, mode=mode)
+                         seed=seed, mode=mode, resume_key=resume_key)
 
     @property
     def total_trials(self) -> float:
@@ -498,8 +524,8 @@ class ASHA(_SuccessiveHalving):
     not yet promoted configuration of the highest rung where it is in the top ``floor(n_k / eta)``
     of the ``n_k`` results there, else starts a new configuration at the lowest budget.
     ``max_configs`` bounds the new configurations (``None``: unbounded); once reached, with nothing
-    to promote and nothing pending, :class:`SpaceExhausted`. ``searcher``, ``searcher_options``
-    (and the deprecated ``sampler``): as for :class:`Hyperband`.
+    to promote and nothing pending, :class:`SpaceExhausted`. ``searcher``, ``searcher_options``,
+    ``resume_key`` (and the deprecated ``sampler``): as for :class:`Hyperband`.
 
     Example::
 
@@ -515,7 +541,7 @@ class ASHA(_SuccessiveHalving):
     def __init__(self, space: Space | None = None, *, R: int = 27, eta: int = 3, min_budget: float = 1,
                  max_configs: int | None = None, budget_key: str = "epochs", searcher: str = "random",
                  searcher_options: Mapping[str, Any] | None = None, sampler: str | None = None,
-                 seed: int | None = None, mode: str = "max"):
+                 resume_key: str | None = None, seed: int | None = None, mode: str = "max"):
         if max_configs is not None and (not _is_int(max_configs) or max_configs < 1):
             raise ValueError(f"max_configs must be a positive integer or null (unbounded), got {max_configs!r}")
         self.max_configs = max_configs
@@ -524,7 +550,7 @@ class ASHA(_SuccessiveHalving):
         self._started = 0
         super().__init__(space, R=R, eta=eta, min_budget=min_budget, budget_key=budget_key,
                          searcher=searcher, searcher_options=searcher_options, sampler=sampler,
-                         seed=seed, mode=mode)
+                         seed=seed, mode=mode, resume_key=resume_key)
 
     def _next_job(self) -> dict | None:
         for k in reversed(range(len(self.budgets) - 1)):

@@ -16,7 +16,7 @@ Example::
     >>> registry.create("random", seeds=0)
     Traceback (most recent call last):
     ...
-    ValueError: unknown option 'seeds' for 'random'; accepted: max_retries, seed, mode, cost, max_cost, reward_target, reward_w
+    ValueError: unknown option 'seeds' for 'random'; accepted: max_retries, seed, mode, cost, max_cost, reward_target, reward_w, proxy, proxy_build, proxy_candidates, proxy_top_k
 
 Every strategy also takes the cost options of :class:`~nas_plugins.constraints.Constraint` (``cost``,
 ``max_cost``, ``reward_target``, ``reward_w``); given, :func:`create` wraps it in
@@ -27,6 +27,19 @@ Every strategy also takes the cost options of :class:`~nas_plugins.constraints.C
     >>> s = registry.create("random", space, seed=0, cost=lambda c: c["width"], max_cost=32)
     >>> type(s).__name__, s.name, sorted(s.ask()["width"] for _ in range(2))
     ('Constrained', 'random', [16, 32])
+
+Every strategy but the multi-fidelity ones (``hyperband``, ``asha``: give them to the searcher in
+``searcher_options``) also takes the proxy options of :class:`~nas_plugins.proxy_filter.ProxyFilter`
+(``proxy``, ``proxy_build``, ``proxy_candidates``, ``proxy_top_k``); with ``proxy``, :func:`create`
+wraps it (outside the cost wrapper) so that only the best ``proxy_top_k`` of every ``proxy_candidates``
+proposals by the zero-cost proxy are tried. A strategy that takes ``proxy_build`` itself (``bo`` and
+``weaknas``, for their ``proxy_features``) shares it with the filter::
+
+    >>> from nas_plugins.spaces import mini201
+    >>> s = registry.create("evolution", mini201.space(), seed=0, proxy="synflow", proxy_build="mini201",
+    ...                     proxy_candidates=4, proxy_top_k=2)
+    >>> type(s).__name__, s.name, len(s.ask()), len(s.skipped)
+    ('ProxyFilter', 'evolution', 6, 2)
 """
 from __future__ import annotations
 
@@ -35,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 from nas_plugins.constraints import CONSTRAINT_OPTIONS, Constrained, Constraint
+from nas_plugins.proxy_filter import PROXY_OPTIONS, ProxyFilter
 from nas_plugins.strategy import Strategy
 
 __all__ = ["AlgorithmInfo", "UnknownAlgorithmError", "register", "get", "algorithms", "create",
@@ -118,12 +132,15 @@ def _own_option_names(cls: type) -> list[str]:
 
 
 def _wrapper_options(cls: type) -> list[str]:
-    """The cost options :func:`create` applies through :class:`Constrained` rather than ``cls``: all
-    of them for a strategy, except any the class takes itself; none for an early stopper."""
+    """The options :func:`create` applies through a wrapper rather than ``cls``: the cost options
+    (:class:`Constrained`) of every strategy and the proxy options (:class:`ProxyFilter`) of every
+    strategy that is not multi-fidelity (one with a ``budget_key`` option), except any the class
+    takes itself; none for an early stopper."""
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         return []
     own = _own_option_names(cls)
-    return [name for name in CONSTRAINT_OPTIONS if name not in own]
+    names = list(CONSTRAINT_OPTIONS) + ([] if "budget_key" in own else list(PROXY_OPTIONS))
+    return [name for name in names if name not in own]
 
 
 def option_names(cls: type) -> list[str]:
@@ -144,14 +161,31 @@ def create(name: str, space=None, **options):
     """Instantiate a registered algorithm with validated options.
 
     A strategy given any of the cost options (``cost``, ``max_cost``, ``reward_target``; ``reward_w``
-    alone changes nothing) comes wrapped in :class:`~nas_plugins.constraints.Constrained`; without
-    them it is the plain class. Hosts build strategies through here, so every registered strategy
+    alone changes nothing) comes wrapped in :class:`~nas_plugins.constraints.Constrained`; given
+    ``proxy``, that in :class:`~nas_plugins.proxy_filter.ProxyFilter`; without them it is the plain class. Hosts build strategies through here, so every registered strategy
     takes the cost options under NNI and AutoGluon too.
     """
     info = get(name)
     check_options(info.cls, options)
     if info.kind != "tuner":
         return info.cls(**options)
-    constraint = Constraint(**{key: options.pop(key) for key in _wrapper_options(info.cls) if key in options})
+    wrapper = _wrapper_options(info.cls)
+    constraint = Constraint(**{key: options.pop(key) for key in CONSTRAINT_OPTIONS if key in wrapper and key in options})
+    proxy = {key: options.pop(key) for key in PROXY_OPTIONS if key in wrapper and key in options}
+    # A strategy with proxy features takes proxy_build itself; a proxy filter around it uses the same.
+    shared_build = options.get("proxy_build") if "proxy_build" not in wrapper else None
+    if shared_build is not None and proxy.get("proxy") is None and options.get("proxy_features") is None:
+        raise ValueError("proxy_build needs the proxy option (a zero-cost proxy name) or proxy_features")
+    if proxy.get("proxy") is None and any(value is not None for value in proxy.values()):
+        given = ", ".join(key for key, value in proxy.items() if value is not None)
+        raise ValueError(f"{given} needs the proxy option (a zero-cost proxy name)")
+    if shared_build is not None:
+        proxy.setdefault("proxy_build", shared_build)
     strategy = info.cls(space, **options)
-    return Constrained(strategy, constraint) if constraint.active else strategy
+    if constraint.active:
+        strategy = Constrained(strategy, constraint)
+    if proxy.get("proxy") is not None:
+        strategy = ProxyFilter(strategy, proxy["proxy"], proxy.get("proxy_build"),
+                               **{key[len("proxy_"):]: proxy[key] for key in ("proxy_candidates", "proxy_top_k")
+                                  if proxy.get(key) is not None})
+    return strategy

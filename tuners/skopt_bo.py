@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas_plugins.proxy_features import ProxyFeatures
 from nas_plugins.space import Choice, Float, Integer, Normal, Param, Space, config_key, quantize
 from nas_plugins.strategy import Strategy, auto_warmup
 
@@ -357,6 +358,14 @@ class BayesOpt(Strategy):
     * Training-set cap ``max_observations``: beyond it the model sees the best half (lowest loss)
       plus the most recent results for the rest.
     * ``base_estimator`` accepts only "GP" (the scikit-optimize version's RF/ET surrogates are gone).
+    * Zero-cost proxies as inputs (``proxy_features``: a proxy name or a list, e.g. ``["synflow",
+      "params"]``, with ``proxy_build`` as for :class:`~nas_plugins.proxy_filter.ProxyFilter`): the GP
+      gets one more column per proxy (:class:`~nas_plugins.proxy_features.ProxyFeatures`: the score's
+      rank among all scored configurations, in [0, 1]; its own lengthscale). A proxy is not a smooth
+      function of the cube, so the acquisition is then maximised over a pool of ``proxy_pool``
+      candidates only (prior samples, a fifth of them perturbations of the 5 best results), each
+      scored by the proxies (cached), without the local search and L-BFGS steps; EI, PI or LCB (not
+      ``gp_hedge``). Off by default.
 
     Overhead per ask+tell (ms; LCBench's 7 parameters; ``bench.harness.overhead``: median of 5
     calls; 2-core host under load; at 200 results a refit, every 20 results, takes about 0.3 s, and
@@ -381,6 +390,7 @@ class BayesOpt(Strategy):
 
     def __init__(self, space: Space | None = None, *, base_estimator: str = "GP", acq_func: str = "EI",
                  n_initial_points: int | None = None, max_observations: int = 200,
+                 proxy_features: Any = None, proxy_build: Any = None, proxy_pool: int = 500,
                  seed: int | None = None, mode: str = "max"):
         if base_estimator in _REMOVED_ESTIMATORS:
             raise ValueError(f"base_estimator {base_estimator!r} is not supported: bo's surrogate is its own "
@@ -395,6 +405,10 @@ class BayesOpt(Strategy):
         self._n_initial_points = (None if n_initial_points is None
                                   else _positive_int("n_initial_points", n_initial_points))
         self.max_observations = _positive_int("max_observations", max_observations, 2)
+        self.proxy_features = None if proxy_features is None else ProxyFeatures(proxy_features, proxy_build)
+        self.proxy_pool = _positive_int("proxy_pool", proxy_pool)
+        if self.proxy_features is not None and acq_func == "gp_hedge":
+            raise ValueError("proxy_features works with acq_func EI, PI or LCB, not gp_hedge")
         self._pending: dict[str, dict] = {}    # config key -> config asked but not told yet
         self._theta: np.ndarray | None = None  # GP hyperparameters of the last fit
         self._fit_size = 0                     # successful results at the last fit
@@ -425,6 +439,8 @@ class BayesOpt(Strategy):
         state.setdefault("_fit_size", 0)
         state.setdefault("_hedge_gains", np.zeros(3))
         state.setdefault("_hedge_last", None)
+        state.setdefault("proxy_features", None)    # pickled before proxy features existed
+        state.setdefault("proxy_pool", 500)
         if state.get("base_estimator") in _REMOVED_ESTIMATORS:
             state["base_estimator"] = "GP"
         self.__dict__.update(state)
@@ -476,24 +492,35 @@ class BayesOpt(Strategy):
             data = [data[i] for i in sorted(best | set(recent))]
         return data
 
+    def _groups(self) -> np.ndarray:
+        """The GP's column groups: the cube's, then one per proxy feature."""
+        cube = self._cube()
+        if self.proxy_features is None:
+            return cube.groups
+        return np.concatenate([cube.groups, len(cube.dims) + np.arange(self.proxy_features.width)])
+
     def _posterior(self, data: list[tuple[dict, float]]) -> tuple[gp.Posterior, np.ndarray, np.ndarray]:
         """The GP posterior on ``data`` (its losses warped by :func:`_warp`) plus the pending lies, with
         the training rows and warped losses. Refits the hyperparameters when due."""
         from nas_plugins import gp
         assert self.space is not None
-        cube = self._cube()
+        groups = self._groups()
         X = np.array([self._row(c) for c, _ in data])
+        pending_configs = [c for c in self._pending.values() if self._row(c) is not None]
+        pending = np.array([self._row(c) for c in pending_configs]).reshape(len(pending_configs), X.shape[1])
+        if self.proxy_features is not None:
+            F = self.proxy_features.transform([c for c, _ in data] + pending_configs)
+            X, pending = np.hstack([X, F[:len(data)]]), np.hstack([pending, F[len(data):]])
         z = _warp(np.array([loss for _, loss in data]))
         # Refit when the results grew by 10% of the training set (whose size stops at the cap).
         n = sum(o.value is not None for o in self.history)
-        if self._theta is None or len(self._theta) != len(cube.dims) + 2 or n < self._fit_size or \
+        if self._theta is None or len(self._theta) != int(groups.max()) + 3 or n < self._fit_size or \
                 n >= self._fit_size + max(1, int(_REFIT_GROWTH * min(self._fit_size, self.max_observations))):
-            self._theta = gp.fit(X, z, cube.groups, self._theta)
+            self._theta = gp.fit(X, z, groups, self._theta)
             self._fit_size = n
-        post = gp.Posterior(X, z, cube.groups, self._theta)
-        pending = [row for row in map(self._row, self._pending.values()) if row is not None]
-        if pending:                                    # constant liar: the best loss so far
-            post = post.extend(np.array(pending), np.full(len(pending), float(z.min())))
+        post = gp.Posterior(X, z, groups, self._theta)
+        if len(pending):                               # constant liar: the best loss so far
+            post = post.extend(pending, np.full(len(pending), float(z.min())))
         return post, X, z
 
     def _model_proposal(self, data: list[tuple[dict, float]]) -> dict | None:
@@ -501,6 +528,8 @@ class BayesOpt(Strategy):
         good candidate was seen before."""
         cube = self._cube()
         rng = np.random.default_rng(int(self.rng.integers(2 ** 63 - 1)))
+        if self.proxy_features is not None:
+            return self._proxy_proposal(data, rng)
         post, X, z = self._posterior(data)
         best = float(z.min())
         names = ("EI", "PI", "LCB")
@@ -520,6 +549,39 @@ class BayesOpt(Strategy):
             if not self.was_seen(config):
                 return config
         return None
+
+    def _proxy_proposal(self, data: list[tuple[dict, float]], rng: np.random.Generator) -> dict | None:
+        """With proxy features: the acquisition's best of ``proxy_pool`` unseen candidates (prior
+        samples and perturbations of the best results), or None if none is unseen."""
+        from nas_plugins import gp
+        assert self.proxy_features is not None
+        cube = self._cube()
+        top = np.array([self._row(c) for c, _ in sorted(data, key=lambda d: d[1])[:_N_TOP]])
+        n_local = self.proxy_pool // 5
+        U = np.vstack([cube.sample(rng, self.proxy_pool - n_local),
+                       cube.perturb(top[np.arange(n_local) % len(top)], 0.1, rng)])
+        configs, rows, taken = [], [], set()
+        for row in U:
+            config = cube.decode(row)
+            key = config_key(config)
+            if key in taken or self.was_seen(config):
+                continue
+            taken.add(key)
+            configs.append(config)
+            rows.append(cube.encode(config))
+        if not configs:
+            return None
+        self.proxy_features.raw(configs)        # scored before the posterior: one ranking for every row
+        post, X, z = self._posterior(data)
+        mean, var = post.predict(np.hstack([np.array(rows), self.proxy_features.transform(configs)]))
+        best = float(z.min())
+        if self.acq_func == "EI":
+            values = gp.log_ei(mean, var, best, _XI)
+        elif self.acq_func == "PI":
+            values = gp.log_pi(mean, var, best, _XI)
+        else:
+            values = gp.neg_lcb(mean, var, _KAPPA)
+        return configs[int(np.argmax(values))]
 
     def _maximise(self, post: gp.Posterior, name: str, best: float, X: np.ndarray, z: np.ndarray,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,14 @@ Failed results are never fitted and nothing is proposed twice; a finite space en
 ``tuners.registry.create`` wraps around any strategy: then the targets are rewards, and infeasible
 configurations are failures (never fitted).
 
+Zero-cost proxies as features (``proxy_features``, e.g. ``["synflow", "params"]``, with ``proxy_build``
+as for :class:`~nas_plugins.proxy_filter.ProxyFilter`): each round's pool is cut to ``proxy_pool``
+candidates drawn uniformly from it (proxies cost up to ~0.2 s per NB201 network; ``params`` and ``flops``
+of a NAS space are analytic and nearly free, so ``proxy_pool: null`` keeps the whole pool), every
+result and candidate is scored by the proxies (cached), and the predictor sees the encoding plus one
+column per proxy (:class:`~nas_plugins.proxy_features.ProxyFeatures`: the score's rank among all
+scored configurations, in [0, 1]). Off by default.
+
 Defaults (``n_init=10, batch=5, top_n=20``, extra trees) were chosen on NAS-Bench-201; the paper
 used a larger start (50), ``top_n=100``, ``batch=10`` and an MLP, which ranked worse here at
 50-200 queries. Mutations in the pool (``mutation_share=0.5``) made LCBench runs 3-10x worse than
@@ -63,6 +71,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from nas_plugins.encoding import ConfigEncoder
+from nas_plugins.proxy_features import ProxyFeatures
 from nas_plugins.space import Branch, Choice, Float, Integer, Normal, Space, config_key, quantize
 from nas_plugins.strategy import SpaceExhausted, Strategy, auto_warmup
 
@@ -177,7 +186,9 @@ class WeakNAS(Strategy):
     paper's choice but ~5x slower) on the results so far, ranks the candidates (all of a finite
     space of up to ``max_enumerate`` configurations, else ``pool_size`` sampled ones, a share
     ``mutation_share`` of them mutations of the best configurations) and proposes ``batch`` drawn
-    uniformly from the ``top_n`` best-predicted ones. The cost options of every registered strategy
+    uniformly from the ``top_n`` best-predicted ones. ``proxy_features`` (a zero-cost proxy name or a
+    list of them) with ``proxy_build`` (as for ProxyFilter) add the proxies' scores as predictor inputs,
+    the pool then cut to ``proxy_pool`` random candidates (None: all; see the module docstring). The cost options of every registered strategy
     (``cost``, ``max_cost``, ``reward_target``, ``reward_w``) apply through
     :class:`~nas_plugins.constraints.Constrained`.
 
@@ -196,7 +207,8 @@ class WeakNAS(Strategy):
     def __init__(self, space: Space | None = None, *, n_init: int | None = None, batch: int = 5, top_n: int = 20,
                  predictor: str = "et", n_trees: int | None = None, pool_size: int = 5_000,
                  max_enumerate: int = 20_000,
-                 mutation_share: float = 0.0, seed: int | None = None, mode: str = "max"):
+                 mutation_share: float = 0.0, proxy_features: Any = None, proxy_build: Any = None,
+                 proxy_pool: int | None = 500, seed: int | None = None, mode: str = "max"):
         self._n_init = None if n_init is None else _int_option("n_init", n_init, 1)   # None: automatic
         self.batch = _int_option("batch", batch, 1)
         self.top_n = _int_option("top_n", top_n, 1)
@@ -212,6 +224,8 @@ class WeakNAS(Strategy):
             raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, got {predictor!r}")
         self.predictor = predictor
         self.n_trees = None if n_trees is None else _int_option("n_trees", n_trees, 1)
+        self.proxy_features = None if proxy_features is None else ProxyFeatures(proxy_features, proxy_build)
+        self.proxy_pool = None if proxy_pool is None else _int_option("proxy_pool", proxy_pool, 1)
         self._queue: list[dict] = []
         self._pending: set[str] = set()                            # proposed, not told yet
         self._grid: tuple[list[str], np.ndarray] | None = None    # cache: not pickled
@@ -227,6 +241,8 @@ class WeakNAS(Strategy):
     def __setstate__(self, state: dict) -> None:
         if "n_init" in state:                # pickled when the option was stored as given
             state["_n_init"] = state.pop("n_init")
+        state.setdefault("proxy_features", None)    # pickled before proxy features existed
+        state.setdefault("proxy_pool", 500)
         self.__dict__.update(state)
 
     @property
@@ -286,6 +302,8 @@ class WeakNAS(Strategy):
         X = self._encode(encoder, configs)
         y = (rankdata(y) - 0.5) / len(y)            # ranks: only the order of the results matters
         config_at, Xpool = self._pool(encoder, configs, y)
+        if self.proxy_features is not None:
+            X, config_at, Xpool = self._with_proxies(configs, X, config_at, Xpool)
         pred = self._fit_predict(X, y, Xpool)
         # Ties (e.g. a tree's flat regions) are broken at random: a seeded shuffle, then a stable sort.
         order = self.rng.permutation(len(Xpool))
@@ -305,6 +323,18 @@ class WeakNAS(Strategy):
                 break
         chosen = self.rng.choice(len(top), size=min(self.batch, len(top)), replace=False)
         return [top[i] for i in np.sort(chosen)]
+
+    def _with_proxies(self, configs: list[dict], X: np.ndarray, config_at: Callable[[int], dict],
+                      Xpool: np.ndarray) -> tuple[np.ndarray, Callable[[int], dict], np.ndarray]:
+        """The training rows and the pool (cut to ``proxy_pool`` random candidates) with one proxy
+        feature column each."""
+        assert self.proxy_features is not None
+        if self.proxy_pool is not None and len(Xpool) > self.proxy_pool:
+            keep = np.sort(self.rng.choice(len(Xpool), size=self.proxy_pool, replace=False))
+            config_at, Xpool = (lambda i, at=config_at: at(int(keep[i]))), Xpool[keep]
+        pool = [config_at(i) for i in range(len(Xpool))]
+        F = self.proxy_features.transform(configs + pool)     # one ranking for results and candidates
+        return np.hstack([X, F[:len(configs)]]), (lambda i: pool[i]), np.hstack([Xpool, F[len(configs):]])
 
     def _encode(self, encoder: ConfigEncoder, configs: list[dict]) -> np.ndarray:
         """The encodings of ``configs``, each computed once (results are re-fitted every round)."""

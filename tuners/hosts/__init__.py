@@ -1,1 +1,1 @@
-"""Host adapters: the only code that imports nni or autogluon."""
+"""Host adapters: the only code that imports nni, autogluon or ray (``ray_host``, the optional ``ray`` extra)."""

@@ -7,7 +7,7 @@ Options in ``hyperparameter_tune_kwargs["search_options"]`` reach the strategy's
 
     >>> from tuners.hosts.autogluon_host import register_searchers
     >>> register_searchers()
-    ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_weaknas']
+    ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_tapas', 'nasp_weaknas', 'nasp_xfernas']
     >>> predictor.fit(data, hyperparameters={"GBM": {"learning_rate": Real(0.01, 0.3, log=True)}},
     ...               hyperparameter_tune_kwargs={"scheduler": "local", "searcher": "nasp_random",
     ...                                           "num_trials": 10, "search_options": {"seed": 0}})
@@ -23,8 +23,19 @@ Differences from AutoGluon's own ``local_random`` searcher, by design:
   :func:`space_to_autogluon` writes that choice as ``Categorical(False, True)``, so
   ``space_from_autogluon(space_to_autogluon(s)) == s`` holds for every representable ``s``.
 
-Only the local (sequential) scheduler uses these searchers; AutoGluon's Ray backend (distributed mode)
-maps searcher names to Ray Tune's own and does not know them.
+Two HPO paths. AutoGluon picks one per model (``AbstractModel._get_hpo_backend``): the *custom* (local,
+sequential) scheduler, which builds a ``LocalSearcher`` by name from ``SEARCHER_CONFIGS``, for every
+model but the neural networks; the *Ray* path (``autogluon.core.hpo.ray_hpo``: a Ray Tune run, one trial
+per Ray worker) for ``NN_TORCH`` (``NeuralNetTorch``) and ``FASTAI`` (``NeuralNetFastAI``), and for every
+model when ``AG_DISTRIBUTED_MODE`` is set, provided ``try_import_ray()`` accepts the installed ray
+(AutoGluon 1.6.3: ``2.43.0 <= ray < 2.59.0``; with another version it logs "Will use custom hpo logic
+because ray import failed" and uses the custom path, unless ``AG_LOOSE_RAY_VERSION=True``). The Ray path
+knows only Ray Tune's ``random``/``bayes`` (``SearcherFactory.searcher_presets``) and asserts the name is
+one of them; :func:`register_searchers` therefore also wraps ``RayHpoExecutor.initialize``: when the
+searcher is one of ours, our Ray Tune searcher (:mod:`tuners.hosts.ray_host`, the ``ray`` extra) is added
+to those presets (with the adapters' ``supported_searchers``) and ``search_options`` become its
+``searcher_init_args`` (unless those are given), so one ``hyperparameter_tune_kwargs`` serves both
+paths. Nothing is imported from ray until a Ray-path model starts its HPO.
 
 Errors. A bad searcher name or a bad ``search_options`` entry raises :class:`SearcherConfigError` with
 the precise cause (``unknown option 'n_init' for 'bo'; accepted: ...``). Check a
@@ -368,7 +379,7 @@ def register_searchers() -> list[str]:
     Example::
 
         >>> register_searchers()
-        ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_weaknas']
+        ['nasp_bo', 'nasp_evolution', 'nasp_grid', 'nasp_random', 'nasp_reinforce', 'nasp_tapas', 'nasp_weaknas', 'nasp_xfernas']
     """
     # importlib: the package attribute ``searcher_factory`` is the function, not the module.
     factory = importlib.import_module("autogluon.core.searcher.searcher_factory")
@@ -383,7 +394,66 @@ def register_searchers() -> list[str]:
         factory.SEARCHER_CONFIGS[info.autogluon_name] = {"searcher_cls": cls}
         names.append(info.autogluon_name)
     _raise_config_errors_from_fit(factory)
+    _select_ours_on_the_ray_path()
     return sorted(names)
+
+
+def _select_ours_on_the_ray_path() -> None:
+    """The Ray-path patch of the module docstring (``RayHpoExecutor.initialize``), applied once."""
+    try:
+        executors = importlib.import_module("autogluon.core.hpo.executors")
+    except ImportError:
+        return
+    executor = getattr(executors, "RayHpoExecutor", None)
+    original = getattr(executor, "initialize", None)
+    if not callable(original) or getattr(original, _PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def initialize(self, hyperparameter_tune_kwargs, *args, **kwargs):
+        original(self, hyperparameter_tune_kwargs, *args, **kwargs)
+        htk = getattr(self, "hyperparameter_tune_kwargs", None)
+        name = htk.get("searcher") if isinstance(htk, dict) else None
+        info = _ours().get(name) if isinstance(name, str) else None
+        if info is None:
+            return
+        search_options = htk.get("search_options") or {}
+        if not isinstance(search_options, Mapping):
+            raise SearcherConfigError(f"search_options must be a dict, got {type(search_options).__name__}")
+        init_args = htk.get("searcher_init_args")
+        options = _strategy_options(info, search_options if init_args is None else init_args)
+        with _config_errors(info):
+            registry.create(info.name, None, **options)          # a bad value raises before any trial
+        options.pop("mode", None)                                 # Tune's mode: AutoGluon passes "max"
+        htk["searcher_init_args"] = options
+        _register_ray_searcher(info)
+    setattr(initialize, _PATCHED, True)
+    executor.initialize = initialize
+
+
+def _register_ray_searcher(info: registry.AlgorithmInfo) -> None:
+    """Our Ray Tune searcher under ``info.autogluon_name`` in AutoGluon's Ray presets (idempotent)."""
+    try:
+        from .ray_host import searcher_class as ray_searcher_class
+    except ImportError as exc:
+        raise SearcherConfigError(f"AutoGluon searcher {info.autogluon_name!r} on AutoGluon's Ray path needs "
+                                  f"ray[tune] (pip install -e .[ray]): {exc}") from exc
+    presets = importlib.import_module("autogluon.core.hpo.ray_tune_searcher_factory").SearcherFactory
+    name, cls = info.autogluon_name, ray_searcher_class(info.name)
+    current = presets.searcher_presets.get(name, cls)
+    if current is not cls:
+        raise ValueError(f"AutoGluon's Ray searcher name {name!r} is already used by {current!r}")
+    presets.searcher_presets[name] = cls      # the same dict as ray_tune_constants.SEARCHER_PRESETS
+    presets.searcher_required_args[name] = ["metric", "mode"]
+    presets.searcher_default_args[name] = {}
+    try:
+        ray_hpo = importlib.import_module("autogluon.core.hpo.ray_hpo")   # checks ray's version first
+    except (ImportError, ValueError):
+        return
+    for adapter in vars(ray_hpo).values():    # no "not supported yet" warning for ours
+        supported = getattr(adapter, "supported_searchers", None)
+        if isinstance(adapter, type) and isinstance(supported, list) and name not in supported:
+            supported.append(name)
 
 
 _PATCHED = "__nasp_plugins_patch__"

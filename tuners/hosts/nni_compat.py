@@ -235,9 +235,9 @@ def receive_own_parameters() -> dict:
     return dict(params) if isinstance(params, dict) else {}
 
 
-def experiment_trial_budget() -> int | None:
-    """The experiment's ``maxTrialNumber``, read from the NNI manager's REST API by the dispatcher
-    (whose command channel URL names the manager's port); None when unknown or unbounded."""
+def _experiment_params() -> dict | None:
+    """The experiment's config as the NNI manager holds it (``params`` of its profile), read from its REST
+    API by the dispatcher (whose command channel URL names the manager's port); None elsewhere."""
     url = urllib.parse.urlsplit(os.environ.get("NNI_TUNER_COMMAND_CHANNEL", ""))
     if url.scheme not in ("ws", "wss") or not url.netloc:
         return None
@@ -246,7 +246,20 @@ def experiment_trial_budget() -> int | None:
     try:
         with urllib.request.urlopen(f"{scheme}://{url.netloc}{prefix}/api/v1/nni/experiment", timeout=5) as response:
             profile = json.loads(response.read().decode("utf-8"))
-        budget = profile["params"].get("maxTrialNumber")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        params = profile["params"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+    return params if isinstance(params, dict) else None
+
+
+def experiment_trial_budget() -> int | None:
+    """The experiment's ``maxTrialNumber`` (read by the dispatcher); None when unknown or unbounded."""
+    budget = (_experiment_params() or {}).get("maxTrialNumber")
     return budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0 else None
+
+
+def experiment_code_directory() -> str | None:
+    """The experiment's ``trialCodeDirectory`` (absolute: NNI resolves it against the config file), read
+    by the dispatcher, whose own working directory is the experiment's log folder; None elsewhere."""
+    code_dir = (_experiment_params() or {}).get("trialCodeDirectory")
+    return code_dir if isinstance(code_dir, str) and code_dir else None

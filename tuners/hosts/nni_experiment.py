@@ -119,7 +119,7 @@ def validate_config(config: ExperimentConfig) -> list[str]:
         if info.kind != section:
             continue  # reported by _algorithm_problems
         try:
-            options = build_options(info.name, algo.class_args)
+            options = build_options(info.name, algo.class_args, canonical.trial_code_directory)
             if info.kind == "tuner" and space is not None:
                 registry.create(info.name, space, **options)      # e.g. a search-space parameter named like Hyperband's budget key
         except ValueError as exc:

@@ -51,10 +51,11 @@ from nas_plugins.space import SearchSpaceError, Space, config_key
 from nas_plugins.strategy import EarlyStopper, NotReady, SpaceExhausted, Strategy, as_metric
 
 from .. import registry
-from .nni_compat import (current_trial_parameters, experiment_trial_budget, fail_at_start, in_unordered_trial_end, install_dispatcher_hooks,
-                         keep_comments, report_to_manager, reported_parameter_id)
+from .nni_compat import (current_trial_parameters, experiment_code_directory, experiment_trial_budget, fail_at_start,
+                         in_unordered_trial_end, install_dispatcher_hooks, keep_comments, report_to_manager,
+                         reported_parameter_id)
 
-__all__ = ["extract_metric", "build_options", "nni_meta", "StrategyTuner",
+__all__ = ["extract_metric", "build_options", "resolve_file_options", "nni_meta", "StrategyTuner",
            "StopperAssessor", "AlgorithmArgsValidator"]
 
 _logger = logging.getLogger("nas_plugins.nni")
@@ -72,14 +73,41 @@ def extract_metric(value: Any) -> float | None:
     return as_metric(value)
 
 
-def build_options(algorithm: str, class_args: dict | None) -> dict:
+#: Options naming a file (a JSON ``search_space`` may also be given inline, as a dict).
+FILE_OPTIONS = ("model_path", "search_space")
+
+
+def resolve_file_options(class_args: dict | None, code_dir: str | os.PathLike | None) -> dict:
+    """``class_args`` with relative file options (LCRankNet's ``model_path``, a ``search_space`` file)
+    joined to ``code_dir``, the experiment's ``trialCodeDirectory``.
+
+    NNI starts the dispatcher in the experiment's log folder and each trial in its copy of the code
+    directory (uploaded to the machine that runs it on the remote training service), so a file kept
+    in the code directory and named relative to it is found by the assessor and by trials alike; an
+    absolute path is used as it is, and would have to exist on every machine.
+
+    >>> resolve_file_options({"model_path": "models/lcranknet.pt", "delta": 0.1}, "/exp/code")
+    {'model_path': '/exp/code/models/lcranknet.pt', 'delta': 0.1}
+    """
+    out = dict(class_args or {})
+    if not code_dir:
+        return out
+    for key in FILE_OPTIONS:
+        value = out.get(key)
+        if isinstance(value, str) and value and "://" not in value and not os.path.isabs(os.path.expanduser(value)):
+            out[key] = os.path.join(os.fspath(code_dir), value)
+    return out
+
+
+def build_options(algorithm: str, class_args: dict | None, code_dir: str | os.PathLike | None = None) -> dict:
     """Translate NNI ``classArgs`` into our options, raising ValueError naming a bad one.
 
     ``optimize_mode`` (maximize/minimize) becomes ``mode``; every other key must be an option of
-    the algorithm, and the algorithm's constructor checks the values.
+    the algorithm, and the algorithm's constructor checks the values. Relative file options are
+    resolved against ``code_dir`` (:func:`resolve_file_options`).
     """
     info = registry.get(algorithm)
-    options = dict(class_args or {})
+    options = resolve_file_options(class_args, code_dir)
     accepted = ["optimize_mode" if n == "mode" else n for n in registry.option_names(info.cls)]
     for key in options:
         if key not in accepted:
@@ -97,9 +125,14 @@ def build_options(algorithm: str, class_args: dict | None) -> dict:
 
 
 def _options_or_error(algorithm: str, class_args: dict) -> tuple[dict, str | None]:
-    """Options, or defaults plus the error: raising here would leave the experiment hanging."""
+    """Options, or defaults plus the error: raising here would leave the experiment hanging. In the
+    dispatcher, relative file options are resolved against the experiment's code directory."""
+    code_dir = None
+    if any(isinstance(class_args.get(key), str) for key in FILE_OPTIONS) and \
+            dispatcher_env_vars.SDK_PROCESS == "dispatcher":
+        code_dir = experiment_code_directory()
     try:
-        return build_options(algorithm, class_args), None
+        return build_options(algorithm, class_args, code_dir), None
     except ValueError as exc:
         _logger.error("%s", exc)
         return {}, str(exc)
@@ -150,6 +183,20 @@ class StrategyTuner(Tuner):
         self._ended: dict[str, bool] = {}       # ended trials not yet resolved -> succeeded
         self._owed = 0                          # requests refused while the strategy was waiting
         self._send_trial = None                 # the dispatcher's callback for sending a trial
+        self._lock = threading.RLock()
+
+    # -- pickling -------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """The whole state but the lock and the dispatcher's send callback (both local to this process);
+        a copy proposes and decides as the original would (tests/test_contract.py)."""
+        with self._lock:
+            state = dict(self.__dict__)
+        state.pop("_lock")
+        state["_send_trial"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
         self._lock = threading.RLock()
 
     # -- search space ---------------------------------------------------------------------------
@@ -284,11 +331,12 @@ class StrategyTuner(Tuner):
     def import_data(self, data: list[dict]) -> None:
         """Fold in finished trials (``nnictl experiment import`` and ``nnictl resume``)."""
         space = self.strategy.space
-        budget_key = getattr(self.strategy, "budget_key", None)   # multi-fidelity: not a space parameter
+        # multi-fidelity: the budget (and resume) keys are not space parameters
+        extra = {getattr(self.strategy, "budget_key", None), getattr(self.strategy, "resume_key", None)}
         known = self._imported | self._told_keys()
         for entry in data:
             config = entry.get("parameter")
-            base = {k: v for k, v in config.items() if k != budget_key} if isinstance(config, dict) else None
+            base = {k: v for k, v in config.items() if k not in extra} if isinstance(config, dict) else None
             if base is None or (space is not None and not space.contains(base)):
                 _logger.warning("import_data: skipping %r, not a configuration of the search space", config)
                 continue
