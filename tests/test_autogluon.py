@@ -186,8 +186,8 @@ def test_check_hyperparameter_tune_kwargs():
     check_hyperparameter_tune_kwargs(_htk("nasp_random", seed=1), search_space=AG_SPACE)
     cases = [
         (_htk("nasp_bo", n_init=3), r"unknown option 'n_init' for 'bo' .*; accepted: base_estimator, acq_func, "
-                                    r"n_initial_points, max_observations, seed, cost, max_cost, reward_target, reward_w, "
-                                    r"proxy, proxy_build, proxy_candidates, proxy_top_k$"),
+                                    r"n_initial_points, max_observations, proxy_features, proxy_build, proxy_pool, seed, "
+                                    r"cost, max_cost, reward_target, reward_w, proxy, proxy_candidates, proxy_top_k$"),
         (_htk("nasp_evolution", n_initial_points=3), "unknown option 'n_initial_points' for 'evolution'"),
         (_htk("nasp_random", mode="min"), "'mode' is not accepted"),
         (_htk("nasp_grid", grid_points=0), "'nasp_grid': grid_points"),
