@@ -337,13 +337,15 @@ def wait(exp: Experiment, timeout: float, poll: float = 1.0,
          progress: Callable[[Progress], Any] | None = None) -> str:
     """Poll until the experiment finishes and no trial is running; return its final status.
 
-    TUNER_NO_MORE_TRIAL must be seen twice in a row: a tuner that was only waiting for results
-    (e.g. Hyperband) turns the experiment back to RUNNING when it sends the trial it owes NNI.
+    TUNER_NO_MORE_TRIAL and NO_MORE_TRIAL with no trial running must be seen on three polls in a
+    row: a tuner that was only waiting for results (e.g. Hyperband) turns the experiment back to
+    RUNNING when it sends the trial it owes NNI, and NNI's manager turns NO_MORE_TRIAL into DONE a
+    moment after the last trial's end is listed.
     ``progress``, if given, is called with a :class:`Progress` after every poll (the last one with
     ``finished=True``); what it does with it (print, log) is up to it."""
     start = time.monotonic()
     deadline = start + timeout
-    idle_before = False
+    idle_polls = 0          # consecutive polls: finished status, no trial running
     maximize = _maximize(exp.config) if progress is not None else True
     while True:
         status = exp.get_status()
@@ -351,13 +353,15 @@ def wait(exp: Experiment, timeout: float, poll: float = 1.0,
         jobs = exp.list_trial_jobs() if progress is not None or status in FINISHED else []
         if status in FINISHED:
             idle = all(j.status not in RUNNING_JOB for j in jobs)
-            if status == "ERROR" or (idle and (status != "TUNER_NO_MORE_TRIAL" or idle_before)):
+            idle_polls = idle_polls + 1 if idle else 0
+            if status == "ERROR" or (idle and (status in ("DONE", "STOPPED") or idle_polls >= 3)):
                 if progress is not None:
                     progress(_snapshot(exp, status, jobs, time.monotonic() - start, maximize, True))
                 return status
         if progress is not None:
             progress(_snapshot(exp, status, jobs, time.monotonic() - start, maximize, False))
-        idle_before = idle
+        if status not in FINISHED:
+            idle_polls = 0
         if time.monotonic() > deadline:
             raise TimeoutError(f"experiment {exp.id} still {status} after {timeout:.0f} s")
         time.sleep(poll)
