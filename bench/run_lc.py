@@ -55,6 +55,8 @@ ASSESSORS = ("none", "median_stop", "curve_fit", "lcranknet", "lcranknet_online"
              "nni_curvefitting")
 CONTENDERS = ASSESSORS + ("hyperband",)
 SLOW = ("nni_curvefitting",)
+#: The online-only LCRankNet's delta (fixed: the published run used 0.1, the default before fold 0 chose 0.05).
+ONLINE_DELTA = 0.1
 REFERENCE = {"none": (5200, 2.32), "nni_medianstop": (2366, 2.33)}   # the reference run
 
 
@@ -128,7 +130,7 @@ def make_assessor(name: str, task: str, seed: int, max_epoch: int, pretrain_step
     if name == "lcranknet_online":
         # Refit after every 3rd finished trial (not every one) to keep the 100+ simulated runs affordable.
         return ADAPTERS["lcranknet"]["class"](**ours, search_space=LCBENCH_SPACE, background=False, refit_every=3,
-                                              online_steps=200, seed=seed)
+                                              online_steps=200, seed=seed, delta=ONLINE_DELTA)
     if name == "nni_medianstop":
         from nni.algorithms.hpo.medianstop_assessor import MedianstopAssessor
         return MedianstopAssessor(optimize_mode="maximize", start_step=5)
@@ -357,7 +359,7 @@ def label(name: str, meta: dict | None = None) -> str:
         return f"ours: LCRankNet, transfer, delta {name.split('@')[1]}"
     import inspect
     from tuners.lcranknet_stop import LCRankNetStop
-    delta = inspect.signature(LCRankNetStop).parameters["delta"].default
+    delta = ONLINE_DELTA if name == "lcranknet_online" else inspect.signature(LCRankNetStop).parameters["delta"].default
     return LABELS.get(name, name).format(delta=delta)
 
 
