@@ -61,6 +61,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
+from .strategy import as_metric
+
 __all__ = ["MetadataStore", "StoreError", "SCHEMA_VERSION", "read_nni"]
 
 SCHEMA_VERSION = 1
@@ -118,15 +120,7 @@ def _dumps(obj: Any) -> str:
 
 def _metric(value: Any) -> float | None:
     """A finite float, or None (failed, missing, NaN, non-numeric); a dict uses its ``default``."""
-    if isinstance(value, Mapping):
-        value = value.get("default")
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+    return as_metric(value.get("default") if isinstance(value, Mapping) else value)
 
 
 # ============================================================================= the store

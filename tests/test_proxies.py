@@ -13,7 +13,7 @@ import pickle
 import pytest
 import torch
 
-from conftest import keys
+from conftest import ask_tell, keys
 
 from nas_plugins.proxies import NEEDS_LABELS, PROXIES, image_batch, score
 from nas_plugins.proxy_filter import PROXY_NAMES, ProxyFilter
@@ -152,12 +152,7 @@ def objective(config: dict) -> float:
 
 
 def run(strategy, n: int) -> list[dict]:
-    out = []
-    for _ in range(n):
-        config = strategy.ask()
-        strategy.tell(config, objective(config))
-        out.append(config)
-    return out
+    return ask_tell(strategy, objective, n)
 
 
 @pytest.mark.parametrize("inner", [RandomSearch, functools.partial(Evolution, population_size=8, sample_size=3,
