@@ -40,7 +40,7 @@ $(STAMP): setup.py tuners/hosts/nni_meta.yml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=23"
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,bench,ray]"
+	$(BIN)/python -m pip install -q -e ".[test,bench,ray,nas]"
 	$(BIN)/python -m pip install -q --no-deps syne-tune==0.16.0
 	@# pip check, except syne-tune's xgboost (left out on purpose: see setup.py)
 	@out="$$($(BIN)/python -m pip check 2>&1 | grep -v -e '^syne-tune 0.16.0 requires xgboost' -e '^No broken requirements')"; \

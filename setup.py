@@ -28,10 +28,13 @@ setup(
     # bench: the anchors. Syne Tune 0.16.0 is installed by the Makefile with --no-deps (its xgboost
     # dependency pulls a 350 MB NCCL wheel and only its BORE searcher uses it); statsmodels and dill are
     # the dependencies of it that we use. HEBO lives in its own environment (bench/hebo_env.sh).
-    # ray: the Ray Tune host (tuners/hosts/ray_host.py); not in the Makefile's default install.
+    # ray: the Ray Tune host (tuners/hosts/ray_host.py).
+    # nas: NNI's NAS package (nni.nas: NasExperiment, ModelSpace) imports pytorch-lightning; 2.6.6 works with
+    # nni 3.0 and torch 2.13.0 given the work-arounds of tuners/hosts/nni_nas_compat.py.
     extras_require={"test": ["pytest"],
                     "bench": ["optuna==5.0.0", "hyperopt==0.3.0", "matplotlib", "smac==2.4.1", "statsmodels",
                               "dill"],
-                    "ray": ["ray[tune]==2.60.0"]},
+                    "ray": ["ray[tune]==2.60.0"],
+                    "nas": ["pytorch-lightning==2.6.6"]},
     entry_points={"console_scripts": ["nas-plugins = tuners.cli:main"]},
 )
