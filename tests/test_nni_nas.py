@@ -316,3 +316,58 @@ def test_an_unsupported_mutable_stops_a_real_experiment_at_start_with_its_name(t
 
     with pytest.raises(UnsupportedMutableError, match="mutable 'rate'"):
         _sequential(nas_strategy("random", seed=0), 2, tmp_path, space=Space())
+
+
+# -- our spaces as NNI ModelSpaces (part 3) ------------------------------------------------------------
+
+from nas_plugins.spaces import get_space  # noqa: E402
+from tuners.hosts.nni_nas_spaces import SPACE_CLASSES, model_space, table_evaluator  # noqa: E402
+
+SMALL_SIZES = {"nb201": {"C": 4, "N": 1}, "darts": {"C": 4, "layers": 2}, "mobilenet": {"width_mult": 0.25},
+               "mini201": {}}
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts", "mobilenet", "mini201"])
+def test_our_space_as_a_model_space_freezes_into_the_network_of_our_configuration(name):
+    space = model_space(name, **SMALL_SIZES[name])
+    assert type(space) is SPACE_CLASSES[name] and isinstance(space, ModelSpace)
+    ours = get_space(name).space()
+    converted = MutableSpace.of(space).space
+    if name != "mobilenet":                          # a flat space: the very same parameters
+        assert converted == ours
+    else:                                            # nested choices: NNI's flat form, branch params included
+        assert {"stage1_block", "stage1_block.mbconv.expand"} <= set(converted.names)
+    channels, side = (1, 8) if name == "mini201" else (3, 32)
+    for seed in range(2):
+        sample = {}
+        space.random(memo=sample, random_state=np.random.RandomState(seed))
+        model = space.freeze(sample)
+        assert ours.contains(model.config), model.config     # the architecture is a configuration of ours
+        assert model.simplify() == {}                         # frozen: nothing left to choose
+        expected = get_space(name).build(model.config, **SMALL_SIZES[name])
+        assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in expected.parameters())
+        assert model(torch.zeros(2, channels, side, side)).shape == (2, 10)
+
+
+def _table_run(strategy, trials, folder):
+    config = NasExperimentConfig("sequential", "simplified")
+    config.max_trial_number = trials
+    config.execution_engine.max_model_count = trials
+    config.experiment_working_directory = str(folder)
+    exp = NasExperiment(model_space("mini201"), table_evaluator(), strategy, config)
+    try:
+        exp.run(port=_port())
+        return exp.export_top_models(top_k=1, formatter="dict")[0], list(exp.strategy.list_models())
+    finally:
+        exp.stop()
+
+
+def test_nnis_own_strategies_and_ours_search_our_space_side_by_side(tmp_path):
+    from nni.nas.strategy import RegularizedEvolution
+    mini201 = get_space("mini201")
+    for i, strategy in enumerate([RegularizedEvolution(population_size=4, sample_size=2),
+                                  nas_strategy("evolution", seed=0, population_size=4, sample_size=2)]):
+        top, models = _table_run(strategy, 8, tmp_path / str(i))
+        assert len(models) == 8
+        best = max(m.metric for m in models)
+        assert math.isclose(mini201.lookup(top)["valid_acc"] / 100, best)   # the table's score, exported

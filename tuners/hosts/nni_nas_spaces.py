@@ -1,4 +1,14 @@
-"""NNI ``ModelSpace`` classes: a tiny one on scikit-learn's digits (tests, the README's example).
+"""NNI ``ModelSpace`` classes: our NAS spaces (``nb201``, ``darts``, ``mobilenet``, ``mini201``) and a tiny
+one on scikit-learn's digits (tests, the README's example).
+
+Our spaces: one class each, generated from :data:`nas_plugins.spaces.SPACES` (``Nb201Space``, ``DartsSpace``,
+``MobilenetSpace``, ``Mini201Space``; :func:`model_space` by name). Every parameter of the space's
+``SEARCH_SPACE`` is an ``nni.choice`` of the same label and options, so NNI's own strategies and ours
+(``tuners.hosts.nni_nas``) search the same space, and an architecture dict of either is a configuration
+of ours: ``space.freeze(arch)`` (or ``with model_context(arch): Nb201Space(...)``) builds ``build(arch,
+num_classes, **sizes)`` of the space module, and the model's ``config`` is that configuration.
+:func:`table_evaluator` scores an architecture by the benchmark table instead of training it (``nb201``
+with ``$NASP_BENCHMARKS/nb201.csv.gz``, ``mini201`` with the shipped ``bench/mini201.csv``).
 
 ``DigitsNet`` uses one mutable of each kind the NNI NAS adapter supports (``tuners.hosts.nni_nas``)::
 
@@ -15,6 +25,7 @@ both by name, so they live in this package (NNI runs a NAS trial in the experime
 from __future__ import annotations
 
 import functools
+from typing import Any, ClassVar
 
 import nni
 import torch
@@ -24,10 +35,108 @@ from . import nni_nas_compat
 
 nni_nas_compat.apply()
 
+from nni.mutable import Categorical, frozen_context  # noqa: E402
 from nni.nas.evaluator import FunctionalEvaluator  # noqa: E402
 from nni.nas.nn.pytorch import InputChoice, LayerChoice, ModelSpace, MutableDropout, MutableLinear, Repeat  # noqa: E402
+from nni.nas.space import model_context  # noqa: E402
 
-__all__ = ["DigitsNet", "train_digits", "digits_evaluator", "digits_data"]
+from nas_plugins.space import Choice  # noqa: E402
+from nas_plugins.spaces import SPACES, get_space  # noqa: E402
+
+__all__ = ["DigitsNet", "train_digits", "digits_evaluator", "digits_data", "OurSpace", "model_space",
+           "table_evaluator", "report_table_accuracy", "SPACE_CLASSES"]
+
+
+class OurSpace(ModelSpace):
+    """One of our NAS spaces as an NNI ``ModelSpace``; use a generated subclass (:data:`SPACE_CLASSES`).
+    ``num_classes`` and ``sizes`` go to the space's ``build``."""
+    space_name: ClassVar[str] = ""
+
+    def __init__(self, num_classes: int = 10, **sizes: Any):
+        super().__init__()
+        module = get_space(self.space_name)
+        config = self._choices(module.space(), "", frozen_context.current() or {})
+        self.config = config
+        self._arguments = (num_classes, dict(sizes))
+        self.network = module.build(config, num_classes, **sizes)
+
+    def _choice(self, label: str, options: list, context: dict) -> Any:
+        choice = Categorical(options, label=label)
+        if label in context:                        # frozen (an architecture of the space)
+            return choice.freeze(context)
+        return self.add_mutable(choice).default()   # the space: register the choice, build its default
+
+    def _choices(self, space, prefix: str, context: dict) -> dict:
+        """Our configuration, each parameter an ``nni.choice`` labelled with its path: a nested choice is the
+        choice of its branch (``label``) and the parameters of every branch (``label.branch.param``), all
+        registered (NNI forbids "/" in a label: the parts are joined by "."), those of the branches not taken ignored (NNI flattens conditional spaces so)."""
+        config = {}
+        for param in space:
+            label = prefix + param.name
+            if not isinstance(param, Choice):
+                raise TypeError(f"{self.space_name}: parameter {label!r} is not a choice")
+            if not param.nested:
+                config[param.name] = self._choice(label, list(param.options), context)
+                continue
+            chosen = self._choice(label, [branch.name for branch in param.options], context)
+            value = {"_name": chosen}
+            for branch in param.options:
+                sub = self._choices(branch.space, f"{label}.{branch.name}.", context)
+                if branch.name == chosen:
+                    value.update(sub)
+            config[param.name] = value
+        return config
+
+    def freeze(self, sample: dict) -> "OurSpace":
+        with model_context(sample):
+            return type(self)(num_classes=self._arguments[0], **self._arguments[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+
+def _space_classes() -> dict[str, type]:
+    classes = {}
+    for name in SPACES:
+        cls = type("".join(part.capitalize() for part in name.split("_")) + "Space", (OurSpace,),
+                   {"space_name": name, "__module__": __name__,
+                    "__doc__": f"Our ``{name}`` space (``nas_plugins.spaces.{name}``) as an NNI ModelSpace."})
+        globals()[cls.__name__] = cls
+        classes[name] = cls
+    return classes
+
+
+#: ``{space name: ModelSpace class}``: ``Nb201Space``, ``DartsSpace``, ``MobilenetSpace``, ``Mini201Space``.
+SPACE_CLASSES = _space_classes()
+
+
+def model_space(name: str, num_classes: int = 10, **sizes: Any) -> OurSpace:
+    """Our space ``name`` as an NNI ModelSpace instance."""
+    if name not in SPACE_CLASSES:
+        raise ValueError(f"unknown NAS space {name!r}; spaces: {', '.join(SPACE_CLASSES)}")
+    return SPACE_CLASSES[name](num_classes=num_classes, **sizes)
+
+
+def report_table_accuracy(model: OurSpace, metric: str = "valid_acc", dataset: str = "cifar10") -> float:
+    """Report (and return) the benchmark table's ``metric`` of ``model``'s architecture, as a fraction: the
+    trial of a table-driven search (``mini201``: its shipped table; ``nb201``: ``$NASP_BENCHMARKS``, where
+    ``metric`` ``valid_acc`` reads the table's ``val_acc``)."""
+    name = model.space_name
+    if name == "mini201":
+        row = get_space("mini201").lookup(model.config)
+    elif name == "nb201":
+        row = get_space("nb201").lookup(model.config, dataset)
+        metric = {"valid_acc": "val_acc"}.get(metric, metric)
+    else:
+        raise ValueError(f"space {name!r} has no benchmark table; tables: mini201, nb201")
+    value = float(row[metric]) / 100.0
+    nni.report_final_result(value)
+    return value
+
+
+def table_evaluator(metric: str = "valid_acc", dataset: str = "cifar10") -> FunctionalEvaluator:
+    """NNI's ``FunctionalEvaluator`` of :func:`report_table_accuracy`."""
+    return FunctionalEvaluator(report_table_accuracy, metric=metric, dataset=dataset)
 
 
 class DigitsNet(ModelSpace):
