@@ -21,7 +21,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Modules of an optional extra (setup.py extras_require) -> the package it needs: skipped without it.
 OPTIONAL = {"tuners.hosts.ray_host": "ray", "tuners.hosts.nni_nas": "pytorch_lightning",
             "tuners.hosts.nni_nas_spaces": "pytorch_lightning", "tuners.hosts.nni_nas_compat": "pytorch_lightning",
-            "tuners.hosts.nni_nas_trial": "pytorch_lightning"}
+            "tuners.hosts.nni_nas_trial": "pytorch_lightning", "tuners.hosts.nni_nas_oneshot": "pytorch_lightning"}
 
 # Calls that start a trial (trial_templates.report.start) or run a script's body (main).
 _SCRIPT_CALLS = {"start", "main"}

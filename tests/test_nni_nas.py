@@ -371,3 +371,66 @@ def test_nnis_own_strategies_and_ours_search_our_space_side_by_side(tmp_path):
         assert len(models) == 8
         best = max(m.metric for m in models)
         assert math.isclose(mini201.lookup(top)["valid_acc"] / 100, best)   # the table's score, exported
+
+
+# -- our one-shot trainers on a user's ModelSpace (part 2) --------------------------------------------
+
+from nni.nas.space import model_context  # noqa: E402
+from tuners.hosts.nni_nas_oneshot import ModelSpaceSupernet, oneshot_search  # noqa: E402
+from tuners.hosts.nni_nas_spaces import digits_data  # noqa: E402
+
+
+class _Dead(nn.Module):
+    def forward(self, x):
+        return torch.zeros_like(x)
+
+
+class OneShotNet(ModelSpace):
+    """A LayerChoice with one useless candidate (zeros) and an InputChoice between nothing and the features:
+    a trained supernet should pick neither."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(64, 32)
+        self.op = LayerChoice({"relu": nn.Sequential(nn.Linear(32, 32), nn.ReLU()), "dead": _Dead()}, label="op")
+        self.pick = InputChoice(2, 1, label="pick")
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        h = self.op(torch.relu(self.stem(x)))
+        return self.head(self.pick([torch.zeros_like(h), h]))
+
+
+def _digits_batches():
+    x, y, vx, vy = digits_data()
+    return ([(x[i:i + 128], y[i:i + 128]) for i in range(0, len(y), 128)],
+            [(vx[i:i + 200], vy[i:i + 200]) for i in range(0, len(vy), 200)])
+
+
+@pytest.mark.parametrize("method", ["spos", "darts"])
+def test_a_one_shot_trainer_on_a_model_space_exports_an_arch_that_model_context_freezes(method):
+    train, val = _digits_batches()
+    arch = oneshot_search(OneShotNet(), method, train, val, steps=60, seed=0, search_budget=4)
+    assert arch == {"op": "relu", "pick": [1]}                  # the useless choices were not taken
+    with model_context(arch):                                   # NNI's way to rebuild the winner
+        model = OneShotNet()
+    assert isinstance(model.op, nn.Sequential) and model(torch.zeros(3, 64)).shape == (3, 10)
+    assert isinstance(OneShotNet().freeze(arch).op, nn.Sequential)
+
+
+def test_the_supernet_runs_single_paths_and_the_relaxation_with_one_logit_vector_per_label():
+    supernet = ModelSpaceSupernet(OneShotNet())
+    assert supernet.search_space.names == ["op", "pick"] and [len(p) for p in supernet.arch_parameters()] == [2, 2]
+    x = torch.randn(4, 64)
+    dead = supernet(x, {"op": "dead", "pick": [1]})                     # zeros into the head: the bias only
+    assert torch.allclose(dead, supernet.network.head.bias.expand(4, 10))
+    assert supernet(x).shape == (4, 10)
+    with pytest.raises(ValueError, match="'op'"):
+        supernet(x, {"op": "conv", "pick": [1]})
+
+
+def test_one_shot_refuses_what_it_cannot_mix_naming_the_mutable():
+    with pytest.raises(UnsupportedMutableError, match="one-shot: mutable 'width'"):
+        ModelSpaceSupernet(DigitsNet())                         # nni.choice widths, a Repeat: not mixable
+    with pytest.raises(UnsupportedMutableError, match="'pick'.*chooses 2 inputs"):
+        ModelSpaceSupernet(_Named())
