@@ -26,6 +26,7 @@ bench: $(STAMP)
 	test ! -f $(RAW)/nas.json.gz || $(BIN)/python -m bench.run_nas --from-raw $(RAW)/nas.json.gz
 	test ! -f $(RAW)/lc.json.gz || $(BIN)/python -m bench.run_lc --from-raw $(RAW)/lc.json.gz
 	$(BIN)/python -m bench.run_oneshot --from-raw $(RAW)/oneshot.json
+	test ! -f $(RAW)/nni_nas.json.gz || $(BIN)/python -m bench.run_nni_nas --from-raw $(RAW)/nni_nas.json.gz
 
 bench-rerun: $(STAMP)
 	bash bench/hebo_env.sh
@@ -33,6 +34,7 @@ bench-rerun: $(STAMP)
 	$(BIN)/python -m bench.run_nas --raw $(RAW)/nas.json.gz
 	$(BIN)/python -m bench.run_lc --raw $(RAW)/lc.json.gz
 	$(BIN)/python -m bench.run_oneshot --raw $(RAW)/oneshot.json
+	$(BIN)/python -m bench.run_nni_nas --raw $(RAW)/nni_nas.json.gz
 
 install: $(STAMP)
 
