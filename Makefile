@@ -27,6 +27,7 @@ bench: $(STAMP)
 	test ! -f $(RAW)/lc.json.gz || $(BIN)/python -m bench.run_lc --from-raw $(RAW)/lc.json.gz
 	$(BIN)/python -m bench.run_oneshot --from-raw $(RAW)/oneshot.json
 	test ! -f $(RAW)/nni_nas.json.gz || $(BIN)/python -m bench.run_nni_nas --from-raw $(RAW)/nni_nas.json.gz
+	test ! -f $(RAW)/nni_nas_oneshot.json.gz || $(BIN)/python -m bench.run_nni_nas --from-raw $(RAW)/nni_nas_oneshot.json.gz
 
 bench-rerun: $(STAMP)
 	bash bench/hebo_env.sh
@@ -35,6 +36,7 @@ bench-rerun: $(STAMP)
 	$(BIN)/python -m bench.run_lc --raw $(RAW)/lc.json.gz
 	$(BIN)/python -m bench.run_oneshot --raw $(RAW)/oneshot.json
 	$(BIN)/python -m bench.run_nni_nas --raw $(RAW)/nni_nas.json.gz
+	$(BIN)/python -m bench.run_nni_nas --oneshot --seeds 5 --epochs 10 --raw $(RAW)/nni_nas_oneshot.json.gz
 
 install: $(STAMP)
 

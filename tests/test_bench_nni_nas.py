@@ -22,3 +22,18 @@ def test_smoke_run_renders_a_section_and_its_raw_renders_the_same(tmp_path):
     again = tmp_path / "again.md"
     run_nni_nas.main(["--from-raw", str(raw), "--out", str(again)])
     assert again.read_text().removeprefix("# Benchmarks\n\n").strip() == text[text.index(run_nni_nas.START):].strip()
+
+
+def test_oneshot_smoke_run_renders_its_own_section(tmp_path):
+    import importlib.util
+    if importlib.util.find_spec("pytorch_lightning") is None:
+        pytest.skip("needs the optional 'nas' extra")
+    from bench import run_nni_nas
+    out, raw = tmp_path / "b.md", tmp_path / "raw.json.gz"
+    run_nni_nas.main(["--oneshot", "--seeds", "1", "--epochs", "1", "--only", "ours DARTS,NNI DARTS",
+                      "--raw", str(raw), "--out", str(out)])
+    text = out.read_text()
+    assert text.count(run_nni_nas.OS_START) == 1 and "| ours DARTS | 1 |" in text and "| NNI DARTS | 1 |" in text
+    again = tmp_path / "again.md"
+    run_nni_nas.main(["--from-raw", str(raw), "--out", str(again)])         # a one-shot raw file renders as such
+    assert run_nni_nas.OS_START in again.read_text() and run_nni_nas.START not in again.read_text()

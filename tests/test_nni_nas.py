@@ -434,3 +434,35 @@ def test_one_shot_refuses_what_it_cannot_mix_naming_the_mutable():
         ModelSpaceSupernet(DigitsNet())                         # nni.choice widths, a Repeat: not mixable
     with pytest.raises(UnsupportedMutableError, match="'pick'.*chooses 2 inputs"):
         ModelSpaceSupernet(_Named())
+
+
+def test_mini201_as_a_cell_space_freezes_into_mini201s_network_and_shares_choices_across_cells():
+    from nas_plugins.spaces import mini201
+    from tuners.hosts.nni_nas_spaces import Mini201Cells
+    space = Mini201Cells()
+    assert list(space.simplify()) == list(mini201.EDGE_KEYS)                # one choice per edge, for all 3 cells
+    sample = {}
+    space.random(memo=sample, random_state=np.random.RandomState(3))
+    frozen, ours = space.freeze(sample), mini201.build(sample)
+    assert sum(p.numel() for p in frozen.parameters()) == sum(p.numel() for p in ours.parameters())
+    supernet = ModelSpaceSupernet(space)
+    assert len(supernet.arch_parameters()) == 6 and supernet(torch.zeros(2, 1, 8, 8), sample).shape == (2, 10)
+
+
+def test_nnis_own_one_shot_darts_runs_on_this_stack(tmp_path):
+    """NNI's Lightning evaluator and one-shot strategies with pytorch-lightning 2.6.6 (nothing to work around)."""
+    from torch.utils.data import TensorDataset
+    from nni.nas.evaluator.pytorch import Classification, DataLoader
+    from nni.nas.strategy import DARTS
+    x, y, vx, vy = digits_data()
+    evaluator = Classification(train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=128),
+                               val_dataloaders=DataLoader(TensorDataset(vx, vy), batch_size=200), max_epochs=2,
+                               num_classes=10, enable_progress_bar=False, logger=False, enable_checkpointing=False)
+    exp = NasExperiment(OneShotNet(), evaluator, DARTS())
+    exp.config.experiment_working_directory = str(tmp_path)
+    try:
+        exp.run(port=_port())
+        arch = exp.export_top_models(formatter="dict")[0]
+    finally:
+        exp.stop()
+    assert set(arch) == {"op", "pick"} and arch["op"] in ("relu", "dead") and arch["pick"] in ([0], [1])

@@ -127,9 +127,10 @@ class ModelSpaceSupernet(Supernet):
             parent_name, _, attr = name.rpartition(".")
             parent = self.network.get_submodule(parent_name) if parent_name else self.network
             parent._modules[attr] = mixed
-            key = f"a{len(alphas)}"
-            self._keys[mixed.label] = key
-            alphas[key] = nn.Parameter(1e-3 * torch.randn(len(self._options[mixed.label])))
+            if mixed.label not in self._keys:          # choices sharing a label share one logit vector
+                key = f"a{len(alphas)}"
+                self._keys[mixed.label] = key
+                alphas[key] = nn.Parameter(1e-3 * torch.randn(len(self._options[mixed.label])))
         unsupported = [label for label in model_space.simplify() if label not in self._options]
         if unsupported:
             mutable = model_space.simplify()[unsupported[0]]

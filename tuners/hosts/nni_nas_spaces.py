@@ -43,7 +43,7 @@ from nni.nas.space import model_context  # noqa: E402
 from nas_plugins.space import Choice  # noqa: E402
 from nas_plugins.spaces import SPACES, get_space  # noqa: E402
 
-__all__ = ["DigitsNet", "train_digits", "digits_evaluator", "digits_data", "OurSpace", "model_space",
+__all__ = ["DigitsNet", "train_digits", "digits_evaluator", "digits_data", "OurSpace", "model_space", "Mini201Cells",
            "table_evaluator", "report_table_accuracy", "SPACE_CLASSES"]
 
 
@@ -115,6 +115,51 @@ def model_space(name: str, num_classes: int = 10, **sizes: Any) -> OurSpace:
     if name not in SPACE_CLASSES:
         raise ValueError(f"unknown NAS space {name!r}; spaces: {', '.join(SPACE_CLASSES)}")
     return SPACE_CLASSES[name](num_classes=num_classes, **sizes)
+
+
+class _Mini201Cell(nn.Module):
+    """The NB201 cell with a ``LayerChoice`` per edge, labelled by the edge (every cell shares the choices)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        from nas_plugins.spaces import mini201, nb201
+        self.edges = nn.ModuleList(
+            LayerChoice({op: nb201._make_op(op, channels) for op in mini201.OPS}, label=key)
+            for key in mini201.EDGE_KEYS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes, edges = [x], iter(self.edges)
+        for to in (1, 2, 3):
+            nodes.append(sum(next(edges)(nodes[frm]) for frm in range(to)))
+        return nodes[3]
+
+
+class Mini201Cells(ModelSpace):
+    """The mini201 space (the ground truth of ``nas_plugins.spaces.mini201``) written as NNI users write a
+    cell space: the NB201 skeleton at mini201's sizes with a ``LayerChoice`` per edge, so that one-shot
+    strategies (NNI's, and ours through ``tuners.hosts.nni_nas_oneshot``) can mix it. Its architecture dict
+    ``{edge_key: op}`` is a mini201 configuration (``mini201.lookup`` scores it); frozen, the network has
+    the parameters of ``mini201.build`` of that configuration."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        from nas_plugins.spaces import mini201
+        from nas_plugins.spaces._common import conv
+        from nas_plugins.spaces.nb201 import ReductionBlock
+        C, N, channels = mini201.SIZES["C"], mini201.SIZES["N"], mini201.SIZES["in_channels"]
+        self.stem = nn.Sequential(conv(channels, C, 3, padding=1), nn.BatchNorm2d(C))
+        layers: list[nn.Module] = []
+        for stage in range(3):
+            c = C * 2 ** stage
+            if stage:
+                layers.append(ReductionBlock(c // 2, c))
+            layers.extend(_Mini201Cell(c) for _ in range(N))
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(4 * C, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(self.cells(self.stem(x))))
 
 
 def report_table_accuracy(model: OurSpace, metric: str = "valid_acc", dataset: str = "cifar10") -> float:
