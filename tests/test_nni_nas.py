@@ -466,3 +466,36 @@ def test_nnis_own_one_shot_darts_runs_on_this_stack(tmp_path):
     finally:
         exp.stop()
     assert set(arch) == {"op", "pick"} and arch["op"] in ("relu", "dead") and arch["pick"] in ([0], [1])
+
+
+class _Constrained(DigitsNet):
+    """DigitsNet with a constraint: no wide network with hidden blocks."""
+
+    def __init__(self):
+        super().__init__()
+        mutables = self.simplify()
+        if "width" in mutables:                 # the space (frozen, a model has nothing left to constrain)
+            self.add_mutable(ExpressionConstraint((mutables["width"] == 16) | (mutables["depth"] == 0), label="small"))
+
+
+def test_a_constraint_of_the_model_space_holds_for_every_trained_model(tmp_path):
+    strategy = nas_strategy("random", seed=0)
+    exp = _sequential(strategy, 6, tmp_path, space=_Constrained())
+    models = list(exp.strategy.list_models(sort=False))
+    assert len(models) == 6
+    assert all(m.sample["width"] == 16 or m.sample["depth"] == 0 for m in models)
+    refused = [o for o in strategy.strategy.history if o.value is None]
+    assert refused and all(o.config["width"] == 32 and o.config["depth"] > 0 for o in refused)
+    assert len(strategy.strategy.history) == 6 + len(refused)
+
+
+def test_the_state_dict_restores_the_results_into_a_new_strategy(tmp_path):
+    from nni.nas.execution import SequentialExecutionEngine
+    first = nas_strategy("evolution", seed=0, population_size=3, sample_size=2)
+    _sequential(first, 4, tmp_path)
+    second = nas_strategy("evolution", seed=0, population_size=3, sample_size=2)
+    second.initialize(DigitsNet(), SequentialExecutionEngine())
+    second.load_state_dict(first.state_dict())
+    assert [(o.config, o.value) for o in second.strategy.history] == \
+        [(o.config, o.value) for o in first.strategy.history]
+    assert second.strategy.ask() not in [o.config for o in first.strategy.history]   # nothing proposed twice
