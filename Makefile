@@ -26,6 +26,7 @@ bench: $(STAMP)
 	test ! -f $(RAW)/nas.json.gz || $(BIN)/python -m bench.run_nas --from-raw $(RAW)/nas.json.gz
 	test ! -f $(RAW)/lc.json.gz || $(BIN)/python -m bench.run_lc --from-raw $(RAW)/lc.json.gz
 	$(BIN)/python -m bench.run_oneshot --from-raw $(RAW)/oneshot.json
+	test ! -f $(RAW)/scale.json || $(BIN)/python -m bench.run_scale --from-raw $(RAW)/scale.json
 
 bench-rerun: $(STAMP)
 	bash bench/hebo_env.sh
