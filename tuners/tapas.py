@@ -66,7 +66,7 @@ class TAPAS(WarmStart):
     default the ``"dcn"`` of ``target_task`` in the store), ``source_tasks`` (default: chosen by DCN),
     ``target_task``, ``dcn_window`` (0.1), ``min_sources`` (1), ``max_source_trials`` (2000), ``n_trees``
     (100), ``population_size`` (50), ``generations`` (30), ``sample_size`` (10), ``refit_every`` (5),
-    ``source_weight`` (10), ``n_init`` (0 with a store, else automatic). See the module docstring.
+    ``source_weight`` (10), ``n_init`` (0 with source tasks, else automatic). See the module docstring.
 
     Example::
 

@@ -112,10 +112,11 @@ class WarmStart(Strategy):
 
     @property
     def n_init(self) -> int:
-        """Prior samples first: the option; else 0 with a store, automatic without."""
+        """Prior samples first: the option; else 0 with source tasks, automatic without (no store, or a
+        store with no other task yet: then the strategy is its cold search)."""
         if self._n_init is not None:
             return self._n_init
-        return 0 if self.store is not None else auto_warmup(None, self.trial_budget)
+        return 0 if self.sources else auto_warmup(None, self.trial_budget)
 
     @property
     def sources(self) -> list[SourceTask]:

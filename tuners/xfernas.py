@@ -68,7 +68,7 @@ class XferNAS(WarmStart):
 
     Options: ``store`` (a metadata store file; none: a cold GP search), ``source_tasks`` (task names;
     default every task of the store in this space except ``target_task``), ``target_task``,
-    ``n_init`` (prior samples first: 0 with a store, else automatic from the host's trial budget),
+    ``n_init`` (prior samples first: 0 with source tasks, else automatic from the host's trial budget),
     ``max_source_trials`` (2000 per task), ``n_trees`` (100, for g_u), ``prior_strength`` (3: how many
     results' worth of belief that g_u's scale fits this task), ``pool_size`` (500), ``max_enumerate``
     (20000), ``xi`` (0.01, EI's margin). See the module docstring.
