@@ -9,7 +9,8 @@ these options when the strategy is built (a missing file, another kind of file, 
 space is known, keeping only configurations in the space. A task whose results mostly (more than 10%)
 lie outside the space is of another space: named explicitly it raises :class:`StoreSpaceError` (a
 :class:`~nas_plugins.space.SearchSpaceError`, so NNI turns the experiment to ERROR with the message);
-among all tasks it is skipped, and no task left raises it too.
+among all tasks it is skipped, and no task left raises it too. A store with no (other) task at all, the
+first experiment of a new store, gives no sources: the strategy starts cold, with a warning.
 
 Metrics are read as the target's are (``mode``: higher is better for ``max``): a store mixing
 accuracies and losses needs ``source_tasks``. Scales differ between tasks (CIFAR-10 ~90%, ImageNet16
@@ -37,6 +38,7 @@ characterization number (``"dcn"``) to a task::
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,7 @@ from .space import SearchSpaceError, Space
 __all__ = ["SourceTask", "StoreSpaceError", "check_store", "load_sources", "normal_scores", "set_dcn",
            "task_names_option", "encoder_groups", "open_store"]
 
+_log = logging.getLogger(__name__)
 _MIN_IN_SPACE = 0.9      # a task is of the space when at least this share of its results lie in it
 
 
@@ -147,6 +150,10 @@ def load_sources(store: Any, space: Space, source_tasks: Sequence[str] | None, t
                 inside = [inside[i] for i in keep]
             values = np.array([t["metric"] for t in inside], dtype=float)
             out.append(SourceTask(name, metadata, [t["config"] for t in inside], values if mode == "max" else -values))
+    if not out and not names:
+        _log.warning("store %s has no task%s yet: starting cold", store,
+                     f" other than the target {target_task!r}" if target_task else "")
+        return out
     if not out:
         others = f" other than the target {target_task!r}" if target_task else ""
         wanted = f" and a {need!r} in its metadata" if need else ""

@@ -228,3 +228,22 @@ def test_pool_map_journal_keeps_finished_cells_of_a_killed_run(tmp_path):
     out = sorted(pool_map(_good_cell, again, 2, "t", journal=journal), key=lambda r: r["i"])
     assert [r.get("rerun", False) for r in out] == [False, False, True, True]   # read back, not run again
     assert math.isnan(out[1]["v"]) and out[3]["v"] == 1.5
+
+
+def test_scale_table_renders_from_its_raw_results(tmp_path):
+    """run_scale's table comes from the raw rows: overhead as tuner over trial time, '–' where not measured."""
+    import json
+
+    from bench import run_scale
+    raw = {"meta": {"command": "python -m bench.run_scale", "machine": "m", "date": "d"},
+           "rows": [{"backend": "nni", "concurrency": 2, "seconds": 60.0, "trials": 12, "epochs": 48, "best": 0.95},
+                    {"backend": "ray", "concurrency": 4, "seconds": 30.0, "trials": 12, "epochs": 48, "best": None,
+                     "tuner_seconds": 0.5, "trial_seconds": 100.0}]}
+    (tmp_path / "scale.json").write_text(json.dumps(raw))
+    doc = tmp_path / "scale-out.md"
+    doc.write_text(f"intro\n\n{run_scale.START}\nold\n{run_scale.END}\n\nafter\n")
+    assert run_scale.main(["--from-raw", str(tmp_path / "scale.json"), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "old" not in text and text.startswith("intro") and text.rstrip().endswith("after")
+    assert "| nni | 2 | 60 | 12 | 12.0 | 48.0 | – | 0.950 |" in text
+    assert "| ray | 4 | 30 | 12 | 24.0 | 96.0 | 0.50% | – |" in text

@@ -15,7 +15,8 @@ import torch
 
 from conftest import ask_tell, keys
 
-from nas_plugins.proxies import NEEDS_LABELS, PROXIES, image_batch, score
+from nas_plugins import proxies
+from nas_plugins.proxies import NEEDS_LABELS, PROXIES, image_batch, naswot, score, synflow
 from nas_plugins.proxy_filter import PROXY_NAMES, ProxyFilter
 from nas_plugins.space import Space, config_key
 from nas_plugins.spaces import mini201, nb201
@@ -249,3 +250,51 @@ def test_nni_class_args_name_the_space():
     assert build_options("NaspRandom", {"proxy": "params", "proxy_build": "nas_plugins.spaces.darts:build"})
     with pytest.raises(ValueError, match="NaspBO classArgs: unknown proxy 'synflw'"):
         build_options("NaspBO", {"proxy": "synflw", "proxy_build": "nb201"})
+
+
+def tiny() -> torch.nn.Module:
+    """Linear(2, 2) -> ReLU -> Linear(2, 2), no biases, weights W1 = [[1, -2], [3, 4]], W2 = [[0.5, -1], [1, 0]]."""
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.ReLU(), torch.nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 4.0]]))
+        net[2].weight.copy_(torch.tensor([[0.5, -1.0], [1.0, 0.0]]))
+    return net
+
+
+def test_each_proxy_on_a_tiny_net_against_its_hand_computed_value():
+    net = tiny()
+    # synflow: |W1| = [[1, 2], [3, 4]], |W2| = [[.5, 1], [1, 0]], input (1, 1): h = (3, 7), R = 1.5 * 3 + 1 * 7 = 11.5
+    # (u = |W2|'s column sums = (1.5, 1)); sum |W2 * dR/dW2| = sum_kj |W2|kj h_j = R; sum |W1 * dR/dW1| =
+    # sum_ij u_i |W1|ij = 1.5 * 3 + 1 * 7 = R: two layers, each carrying the whole flow.
+    assert synflow(net, (2,)) == pytest.approx(23.0)
+    # synflow is data-free: any batch of any content gives the score of its shape.
+    assert synflow(net, torch.randn(5, 2)) == synflow(net, (torch.zeros(3, 2), torch.zeros(3))) == synflow(net, (2,))
+    assert proxies.params(net) == 8.0 and proxies.flops(net, (2,)) == 8.0          # 4 + 4 multiply-adds
+    # grad_norm and snip on x = (1, 0), y = 0: h = W1 x = (1, 3) (ReLU passes both), out = W2 h = (-2.5, 1);
+    # dL/dout = softmax - onehot = (-q, q) with q = 1 - 1 / (1 + e^3.5);
+    # dL/dW2 = dout h^T = q [[-1, -3], [1, 3]]; dL/dh = W2^T dout = q (0.5, 1); dL/dW1 = dL/dh x^T = q [[0.5, 0], [1, 0]].
+    x, y = torch.tensor([[1.0, 0.0]]), torch.tensor([0])
+    q = 1 - 1 / (1 + math.exp(3.5))
+    assert proxies.grad_norm(net, (x, y)) == pytest.approx(q * (math.sqrt(1.25) + math.sqrt(20)), rel=1e-6)
+    # snip: sum |W * dL/dW| = q (0.5 + 3 + 1 + 0) + q (0.5 + 0 + 3 + 0) = 8 q
+    assert proxies.snip(net, (x, y)) == pytest.approx(8 * q, rel=1e-6)
+    # naswot on x1 = (1, 0), x2 = (0, 1), x3 = (-1, 0): the ReLU's inputs (1, 3), (-2, 4), (-1, -3) give the
+    # codes 11, 01, 00; K counts agreeing units: [[2, 1, 0], [1, 2, 1], [0, 1, 2]], det 4.
+    xs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    assert naswot(net, xs) == pytest.approx(math.log(4.0))
+    # jacob_cov on x1 = (1, 0), x2 = (0, 1), x3 = (1, 1): sum(f) = (1.5, -1) . relu(W1 x), so
+    # J = W1^T (mask * (1.5, -1)) = (-1.5, -7), (-3, -4), (-3, -4) (masks 11, 01, 01); rows of two unequal
+    # entries are perfectly correlated (corr = 1 everywhere): eigenvalues 3, 0, 0.
+    xs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    k = 1e-5
+    expected = -sum(math.log(v + k) + 1 / (v + k) for v in (3.0, 0.0, 0.0))
+    assert proxies.jacob_cov(net, xs, k=k) == pytest.approx(expected, rel=1e-6)
+
+
+def test_zen_of_a_linear_net_moves_by_the_log_of_the_perturbation():
+    """For a linear network without BatchNorm, f(x) - f(x + g e) = g W e: the Zen-score is log g plus a term
+    that does not depend on g (same seed: same weights, inputs and noise)."""
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    a = proxies.zen(net, (4,), mixup_gamma=1e-2)
+    b = proxies.zen(net, (4,), mixup_gamma=1e-3)
+    assert a - b == pytest.approx(math.log(10.0), rel=1e-4)       # float32 forward passes

@@ -151,6 +151,7 @@ def test_searcher_in_a_tune_run(cluster, tmp_path, name):
     results = fit(cluster, f"tuner_{name}", trainable, param_space=SPACE, search_alg=searcher,
                   num_samples=num_samples, callbacks=[snapshot], stop=BudgetStopper() if multi_fidelity else None)
     assert not results.errors
+    assert searcher.busy_seconds > 0            # the overhead run_scale reports
     history = searcher.strategy.history
     if multi_fidelity:   # the strategy ended the run (FINISHED) before num_samples
         assert 2 < len(history) < num_samples

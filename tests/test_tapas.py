@@ -156,3 +156,18 @@ def test_hosts_and_cli(store, dcns, capsys):
     assert cli(["tapas", "rank", "--store", store, "--space", "nb201"]) == 2
     assert "needs the target's dcn" in capsys.readouterr().err
     set_dcn(store, "nb201/cifar10", dcns["nb201/cifar10"])
+
+
+def test_a_real_nni_experiment_runs_the_ranking_in_order(store, tmp_path):
+    """NaspTAPAS in a real NNI experiment (one trial at a time): the trials get the predictor's ranking,
+    best first, with no trial before the first (the toy trial's score does not depend on the cell)."""
+    from conftest import nni_config
+
+    from nas_plugins.space import config_key
+    from tuners.hosts.nni_experiment import free_port, run
+    config = nni_config(tmp_path, nb201.space().to_nni(), tuner="NaspTAPAS",
+                        tuner_args={"store": store, "dcn": 0.3, "seed": 0}, trials=3, concurrency=1)
+    exp, records, status = run(config, port=free_port(), timeout=240)
+    assert status == "DONE" and [r.status for r in records] == ["SUCCEEDED"] * 3
+    ranking = registry.create("tapas", nb201.space(), store=store, dcn=0.3, seed=0).ranking(3)
+    assert [config_key(r.parameters) for r in records] == [config_key(c) for c, _ in ranking]

@@ -92,6 +92,19 @@ def test_cold_without_a_store_is_a_model_based_search():
     assert XferNAS(seed=0).n_init == 10 and XferNAS(seed=0, store=None).n_init == 10
 
 
+def test_an_empty_store_is_the_cold_search(tmp_path, caplog):
+    """A store with no task yet (the first experiment of a new store) gives no sources: the same proposals
+    as without a store, and a warning says so."""
+    path = tmp_path / "new.sqlite"
+    MetadataStore(path).close()
+    ops = nb201.OPS
+    value = lambda c: sum(ops.index(c[k]) for k in nb201.EDGE_KEYS)
+    with caplog.at_level("WARNING", logger="nas_plugins.transfer"):
+        empty = XferNAS(nb201.space(), store=path, seed=3)
+    assert empty.sources == [] and empty.n_init == 10 and "has no task yet: starting cold" in caplog.text
+    assert ask_tell(empty, value, 13) == ask_tell(XferNAS(nb201.space(), seed=3), value, 13)
+
+
 def test_bad_stores_and_tasks(store, tmp_path):
     space = nb201.space()
     with pytest.raises(ValueError, match="no metadata store file there"):

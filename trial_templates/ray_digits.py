@@ -37,7 +37,8 @@ def trainable(config: dict) -> None:
 def run(samples: int = 20, concurrency: int = 2, *, address: str | None = None, cpus: int = 2,
         epochs: int = EPOCHS, seed: int = 0, storage: str | None = None) -> dict:
     """Run the experiment; returns ``{"trials", "errors", "epochs_trained", "stopped", "best", "best_config",
-    "seconds"}``."""
+    "seconds", "tuner_seconds", "trial_seconds"}``: ``tuner_seconds`` is the time the driver spent inside the
+    searcher's and scheduler's callbacks, ``trial_seconds`` the trials' own summed run time."""
     import ray
     from ray import tune
 
@@ -74,7 +75,9 @@ def run(samples: int = 20, concurrency: int = 2, *, address: str | None = None, 
             "epochs_trained": sum(int(r.metrics.get("training_iteration", 0)) for r in results if r.metrics),
             "stopped": sum(r.metrics.get("training_iteration", epochs) < epochs for r in ok),
             "best": None if best is None else best.metrics["accuracy"],
-            "best_config": None if best is None else best.config, "seconds": seconds}
+            "best_config": None if best is None else best.config, "seconds": seconds,
+            "tuner_seconds": searcher.busy_seconds + scheduler.busy_seconds,
+            "trial_seconds": sum(float(r.metrics.get("time_total_s", 0.0)) for r in results if r.metrics)}
 
 
 def main(argv: list[str] | None = None) -> int:

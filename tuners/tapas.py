@@ -43,57 +43,30 @@ Example (needs the NB201 table)::
 """
 from __future__ import annotations
 
-import math
-import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-from nas_plugins.encoding import ConfigEncoder
 from nas_plugins.space import Space, config_key
-from nas_plugins.strategy import SpaceExhausted, Strategy, auto_warmup
-from nas_plugins.transfer import SourceTask, check_store, load_sources, normal_scores, open_store
+from nas_plugins.strategy import SpaceExhausted
+from nas_plugins.transfer import SourceTask, normal_scores, open_store
 
 from .random_search import sample_unseen
 from .registry import register
+from .warmstart import WarmStart, forest as _forest, forest_predict as _predict, number as _number
 from .weaknas import _int_option, mutate
 
 __all__ = ["TAPAS"]
 
-_MAX_FEATURES = 0.5      # the trees draw half of the features at each split (as XferNAS's g_u)
-
-
-def _number(name: str, value: Any, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
-
-
-def _forest(n_trees: int, seed: int, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None):
-    from sklearn.ensemble import ExtraTreesRegressor
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ExtraTreesRegressor(n_estimators=n_trees, max_features=_MAX_FEATURES, random_state=seed,
-                                   n_jobs=1).fit(X, y, sample_weight=weight)
-
-
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    """The forest's mean prediction, tree by tree: the evolution predicts small batches thousands of
-    times, and ``model.predict``'s per-tree dispatch costs ~10x the trees' own work there."""
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    return np.mean([tree.tree_.predict(X32).reshape(len(X32), -1)[:, 0] for tree in model.estimators_], axis=0)
-
-
 @register("tapas", "tuner", nni_name="NaspTAPAS", autogluon_name="nasp_tapas")
-class TAPAS(Strategy):
+class TAPAS(WarmStart):
     """TAPAS (Istrate et al. 2019): a DCN-conditioned accuracy predictor from similar tasks of a metadata store, ranked by an evolution over the predictor alone.
 
     Options: ``store`` (a metadata store file; none: cold), ``dcn`` (the target's difficulty in [0, 1];
     default the ``"dcn"`` of ``target_task`` in the store), ``source_tasks`` (default: chosen by DCN),
     ``target_task``, ``dcn_window`` (0.1), ``min_sources`` (1), ``max_source_trials`` (2000), ``n_trees``
     (100), ``population_size`` (50), ``generations`` (30), ``sample_size`` (10), ``refit_every`` (5),
-    ``source_weight`` (10), ``n_init`` (0 with a store, else automatic). See the module docstring.
+    ``source_weight`` (10), ``n_init`` (0 with source tasks, else automatic). See the module docstring.
 
     Example::
 
@@ -109,29 +82,25 @@ class TAPAS(Strategy):
         'conv'
     """
 
-    _feasible: Callable[[dict], bool] | None = None
+    _need = "dcn"
+    _kept = ("_scale",)
 
     def __init__(self, space: Space | None = None, *, store: Any = None, dcn: float | None = None,
                  source_tasks: Any = None, target_task: str | None = None, dcn_window: float = 0.1,
                  min_sources: int = 1, max_source_trials: int = 2000, n_trees: int = 100,
                  population_size: int = 50, generations: int = 30, sample_size: int = 10, refit_every: int = 5,
                  source_weight: float = 10.0, n_init: int | None = None, seed: int | None = None, mode: str = "max"):
-        self.source_tasks = check_store(store, source_tasks, target_task)
-        self.store = None if store is None else str(store)
-        self.target_task = target_task
+        self._store_options(store, source_tasks, target_task, max_source_trials, n_trees, n_init)
         self.dcn = None if dcn is None else _number("dcn", dcn, 0.0, 1.0)
         if self.store is not None and self.dcn is None:
             self.dcn = self._stored_dcn()
         self.dcn_window = _number("dcn_window", dcn_window, 0.0)
         self.min_sources = _int_option("min_sources", min_sources, 1)
-        self.max_source_trials = _int_option("max_source_trials", max_source_trials, 2)
-        self.n_trees = _int_option("n_trees", n_trees, 1)
         self.population_size = _int_option("population_size", population_size, 2)
         self.generations = _int_option("generations", generations, 0)
         self.sample_size = _int_option("sample_size", sample_size, 1)
         self.refit_every = _int_option("refit_every", refit_every, 1)
         self.source_weight = _number("source_weight", source_weight, 0.0)
-        self._n_init = None if n_init is None else _int_option("n_init", n_init, 0)
         self._queue: list[tuple[dict, float]] = []       # the current ranking, best first
         self._ranked_at = -1                             # successful results when it was made
         self._clear()
@@ -150,58 +119,21 @@ class TAPAS(Strategy):
         return _number("the target task's dcn", value, 0.0, 1.0)
 
     def _clear(self) -> None:
-        """Drop what is derived from the space and the store (rebuilt on demand)."""
-        self._sources: list[SourceTask] | None = None
-        self._model: Any = None                     # the source predictor
+        super()._clear()                            # _model: the source predictor
         self._scale = (0.0, 1.0)                    # its mean and sd at the target's DCN, on the sources
-        self._encoder: ConfigEncoder | None = None
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        for key in ("_sources", "_model", "_encoder"):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        scale = self._scale
-        self._clear()
-        self._scale = scale
-
-    @property
-    def n_init(self) -> int:
-        """Prior samples first: the option; else 0 with a store, automatic without."""
-        if self._n_init is not None:
-            return self._n_init
-        return 0 if self.store is not None else auto_warmup(None, self.trial_budget)
-
-    @property
-    def sources(self) -> list[SourceTask]:
-        """The source tasks used (read from the store and chosen by DCN; empty without a store)."""
-        if self.store is None or self.space is None:
-            return []
-        if self._sources is None:
-            tasks = load_sources(self.store, self.space, self.source_tasks, self.target_task, mode=self.mode,
-                                 max_trials=self.max_source_trials, seed=int(self.seed or 0), need="dcn")
-            if self.source_tasks is None:           # chosen by difficulty
-                assert self.dcn is not None
-                tasks.sort(key=lambda t: abs(float(t.metadata["dcn"]) - self.dcn))
-                near = [t for t in tasks if abs(float(t.metadata["dcn"]) - self.dcn) <= self.dcn_window]
-                tasks = tasks[:max(len(near), self.min_sources)]
-            self._sources = tasks
-        return self._sources
-
-    def set_space(self, space: Space) -> None:
-        super().set_space(space)
-        self._clear()
+    def _reset(self) -> None:
         self._queue, self._ranked_at = [], -1
-        _ = self.sources            # reads the store now: tasks of another space fail here, not at an ask
 
-    def set_feasibility(self, predicate: Callable[[dict], bool] | None) -> None:
-        """Propose only configurations for which ``predicate`` is true (the cost wrapper's budget)."""
-        if predicate is not None and not callable(predicate):
-            raise TypeError(f"feasibility must be a callable config -> bool or None, got {predicate!r}")
-        self._feasible = predicate
+    def _select(self, tasks: list[SourceTask]) -> list[SourceTask]:
+        """The given ``source_tasks``; else those within ``dcn_window`` of the target's DCN, at least
+        the ``min_sources`` nearest."""
+        if self.source_tasks is not None:
+            return tasks
+        assert self.dcn is not None
+        tasks = sorted(tasks, key=lambda t: abs(float(t.metadata["dcn"]) - self.dcn))
+        near = [t for t in tasks if abs(float(t.metadata["dcn"]) - self.dcn) <= self.dcn_window]
+        return tasks[:max(len(near), self.min_sources)]
 
     # -- ask --------------------------------------------------------------------------------------
     def _propose(self) -> dict:
@@ -241,12 +173,6 @@ class TAPAS(Strategy):
                 if o.value is not None and self.space.contains(o.config)]
 
     # -- the predictor ----------------------------------------------------------------------------
-    def _encoder_(self) -> ConfigEncoder:
-        if self._encoder is None:
-            assert self.space is not None
-            self._encoder = ConfigEncoder(self.space)
-        return self._encoder
-
     def _fit_sources(self) -> None:
         if self._model is not None or not self.sources:
             return

@@ -45,43 +45,30 @@ Example (needs the NB201 table)::
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-from nas_plugins.encoding import ConfigEncoder
 from nas_plugins.space import Space, config_key
-from nas_plugins.strategy import Strategy, auto_warmup
-from nas_plugins.transfer import SourceTask, check_store, encoder_groups, load_sources, normal_scores
+from nas_plugins.transfer import encoder_groups, normal_scores
 
 from .random_search import sample_unseen
 from .registry import register
 from .skopt_bo import _warp
+from .warmstart import WarmStart, forest, number
 from .weaknas import _int_option, mutate
 
 __all__ = ["XferNAS"]
 
 _REFIT_GROWTH = 0.1      # refit the GP's hyperparameters once the results grew by 10%
 _N_PARENTS = 5           # mutations of the best this-many results and source configurations
-# g_u's trees draw half of the features at each split: on NB201 (300 cells each of CIFAR-10 and -100 as
-# sources) the Spearman correlation with ImageNet16-120 grew from 0.68 (all features) to 0.81.
-_MAX_FEATURES = 0.5
-
-
-def _number(name: str, value: Any, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
-        raise ValueError(f"{name} must be a number >= {minimum}, got {value!r}")
-    return float(value)
-
-
 @register("xfernas", "tuner", nni_name="NaspXferNAS", autogluon_name="nasp_xfernas")
-class XferNAS(Strategy):
+class XferNAS(WarmStart):
     """XferNAS (Wistuba 2020): surrogate g_u(x) + r(x), g_u learned on a metadata store's other tasks, r on this one; EI over a pool.
 
     Options: ``store`` (a metadata store file; none: a cold GP search), ``source_tasks`` (task names;
     default every task of the store in this space except ``target_task``), ``target_task``,
-    ``n_init`` (prior samples first: 0 with a store, else automatic from the host's trial budget),
+    ``n_init`` (prior samples first: 0 with source tasks, else automatic from the host's trial budget),
     ``max_source_trials`` (2000 per task), ``n_trees`` (100, for g_u), ``prior_strength`` (3: how many
     results' worth of belief that g_u's scale fits this task), ``pool_size`` (500), ``max_enumerate``
     (20000), ``xi`` (0.01, EI's margin). See the module docstring.
@@ -100,22 +87,18 @@ class XferNAS(Strategy):
         'conv'
     """
 
-    _feasible: Callable[[dict], bool] | None = None
+    _derived = WarmStart._derived + ("_source_best", "_grid", "_codes", "_gvals")
+    _kept = ("_g_scale",)
 
     def __init__(self, space: Space | None = None, *, store: Any = None, source_tasks: Any = None,
                  target_task: str | None = None, n_init: int | None = None, max_source_trials: int = 2000,
                  n_trees: int = 100, prior_strength: float = 3.0, pool_size: int = 500,
                  max_enumerate: int = 20_000, xi: float = 0.01, seed: int | None = None, mode: str = "max"):
-        self.source_tasks = check_store(store, source_tasks, target_task)
-        self.store = None if store is None else str(store)
-        self.target_task = target_task
-        self._n_init = None if n_init is None else _int_option("n_init", n_init, 0)
-        self.max_source_trials = _int_option("max_source_trials", max_source_trials, 2)
-        self.n_trees = _int_option("n_trees", n_trees, 1)
-        self.prior_strength = _number("prior_strength", prior_strength, 0.0)
+        self._store_options(store, source_tasks, target_task, max_source_trials, n_trees, n_init)
+        self.prior_strength = number("prior_strength", prior_strength, 0.0)
         self.pool_size = _int_option("pool_size", pool_size, 1)
         self.max_enumerate = _int_option("max_enumerate", max_enumerate, 0)
-        self.xi = _number("xi", xi, 0.0)
+        self.xi = number("xi", xi, 0.0)
         self._pending: dict[str, dict] = {}
         self._theta: np.ndarray | None = None
         self._fit_size = 0
@@ -124,56 +107,15 @@ class XferNAS(Strategy):
         self._model_seed = int(seed if seed is not None else self.rng.integers(2 ** 31 - 1))
 
     def _clear(self) -> None:
-        """Drop what is derived from the space and the store (rebuilt on demand)."""
-        self._sources: list[SourceTask] | None = None
-        self._model: Any = None                     # g_u
+        super()._clear()                            # _model: g_u
         self._g_scale = (0.0, 1.0)                  # g_u's mean and sd on the sources
         self._source_best: list[dict] = []          # the sources' configurations g_u ranks best
-        self._encoder: ConfigEncoder | None = None
         self._grid: tuple[list[str], np.ndarray, np.ndarray] | None = None   # enumerated: keys, X, g
         self._codes: dict[str, np.ndarray] = {}
         self._gvals: dict[str, float] = {}          # config key -> g_u (standardised)
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        for key in ("_sources", "_model", "_source_best", "_encoder", "_grid", "_codes", "_gvals"):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        g_scale = self._g_scale
-        self._clear()
-        self._g_scale = g_scale
-
-    @property
-    def n_init(self) -> int:
-        """Prior samples first: the option; else 0 with a store, automatic without."""
-        if self._n_init is not None:
-            return self._n_init
-        return 0 if self.store is not None else auto_warmup(None, self.trial_budget)
-
-    @property
-    def sources(self) -> list[SourceTask]:
-        """The source tasks (read from the store; empty without one)."""
-        if self.store is None or self.space is None:
-            return []
-        if self._sources is None:
-            self._sources = load_sources(self.store, self.space, self.source_tasks, self.target_task, mode=self.mode,
-                                         max_trials=self.max_source_trials, seed=int(self.seed or 0))
-        return self._sources
-
-    def set_space(self, space: Space) -> None:
-        super().set_space(space)
-        self._clear()
+    def _reset(self) -> None:
         self._theta, self._fit_size = None, 0
-        _ = self.sources            # reads the store now: tasks of another space fail here, not at an ask
-
-    def set_feasibility(self, predicate: Callable[[dict], bool] | None) -> None:
-        """Propose only configurations for which ``predicate`` is true (the cost wrapper's budget)."""
-        if predicate is not None and not callable(predicate):
-            raise TypeError(f"feasibility must be a callable config -> bool or None, got {predicate!r}")
-        self._feasible = predicate
 
     # -- ask/tell ---------------------------------------------------------------------------------
     def _propose(self) -> dict:
@@ -204,12 +146,6 @@ class XferNAS(Strategy):
         return sample_unseen(self.space, self.rng, self.was_seen)      # infeasible: the cost wrapper rejects it
 
     # -- the universal predictor g_u --------------------------------------------------------------
-    def _encoder_(self) -> ConfigEncoder:
-        if self._encoder is None:
-            assert self.space is not None
-            self._encoder = ConfigEncoder(self.space)
-        return self._encoder
-
     def _encode(self, configs: list[dict]) -> np.ndarray:
         """Encodings, each computed once."""
         keys = [config_key(c) for c in configs]
@@ -222,14 +158,9 @@ class XferNAS(Strategy):
         """Fit g_u on the sources once (nothing without a store)."""
         if self._model is not None or not self.sources:
             return
-        from sklearn.ensemble import ExtraTreesRegressor
-        from threadpoolctl import threadpool_limits
         X = np.vstack([self._encoder_().encode_many(t.configs) for t in self.sources])
         y = np.concatenate([normal_scores(t.values) for t in self.sources])
-        with threadpool_limits(1), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = ExtraTreesRegressor(n_estimators=self.n_trees, max_features=_MAX_FEATURES,
-                                        random_state=self._model_seed, n_jobs=1).fit(X, y)
+        model = forest(self.n_trees, self._model_seed, X, y)
         fitted = model.predict(X)
         self._model = model
         self._g_scale = (float(fitted.mean()), float(fitted.std()) or 1.0)

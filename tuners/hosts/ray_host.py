@@ -54,13 +54,15 @@ What maps to what:
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import pickle
 import re
+import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
@@ -268,6 +270,18 @@ def _tune_space(space: Any) -> TuneSpace:
     return TuneSpace.of(Space.from_nni(space))
 
 
+def _busy(method: Callable) -> Callable:
+    """Add the call's run time to ``self.busy_seconds`` (the tuner's overhead, as the driver sees it)."""
+    @functools.wraps(method)
+    def timed(self, *args: Any, **kwargs: Any) -> Any:
+        begin = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.busy_seconds = getattr(self, "busy_seconds", 0.0) + time.perf_counter() - begin
+    return timed
+
+
 def _check_mode(mode: Any, what: str) -> None:
     if mode is not None and mode not in ("min", "max"):
         raise ValueError(f"{what}: mode must be 'min' or 'max', got {mode!r}")
@@ -282,6 +296,7 @@ class StrategySearcher(Searcher):
     (a :class:`~nas_plugins.space.Space`, an NNI-style dict, or a dict of Tune domains), or None to take
     Tune's ``param_space``. ``options`` are the strategy's (``seed``, ``n_initial_points``...). The strategy
     is built when the space and the mode are both known (at the latest, at the first ``suggest``).
+    ``busy_seconds``: the time spent so far inside ``suggest`` and ``on_trial_complete``.
     """
     algorithm: ClassVar[str] = ""   # registry name, set on the generated subclasses
 
@@ -297,6 +312,7 @@ class StrategySearcher(Searcher):
         self._trial_budget: int | None = None
         self.strategy: Strategy | None = None
         self._live: dict[str, dict] = {}          # trial id -> the strategy's configuration
+        self.busy_seconds = 0.0
 
     # -- Tune's calls ---------------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
@@ -320,6 +336,7 @@ class StrategySearcher(Searcher):
             self._trial_budget = samples
         return True
 
+    @_busy
     def suggest(self, trial_id: str) -> dict | str | None:
         strategy = self._ready()
         try:
@@ -332,6 +349,7 @@ class StrategySearcher(Searcher):
         self._live[trial_id] = config
         return self._space.to_tune(config)
 
+    @_busy
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         config = self._live.pop(trial_id, None)
         if config is None or self.strategy is None:
@@ -400,7 +418,7 @@ class StopperScheduler(FIFOScheduler):
 
     Use a generated subclass (:func:`scheduler_class`, :func:`make_scheduler`). ``metric``/``mode`` here or in
     ``TuneConfig`` (one place, as for Tune's own schedulers); ``time_attr`` numbers the curve's steps;
-    ``options`` are the stopper's (``start_step``...).
+    ``options`` are the stopper's (``start_step``...). ``busy_seconds``: the time spent so far in its callbacks.
     """
     algorithm: ClassVar[str] = ""
     _supports_buffered_results = False     # decide after every result, as Tune's ASHA does
@@ -419,6 +437,7 @@ class StopperScheduler(FIFOScheduler):
         self._configs: dict[str, dict] = {}
         self._stopped: set[str] = set()
         self.decisions: dict[str, list[str]] = {}    # trial id -> the decision at each result judged
+        self.busy_seconds = 0.0
         if mode is not None:
             self._ready()                            # bad option values raise now
 
@@ -430,13 +449,16 @@ class StopperScheduler(FIFOScheduler):
         self._mode = self._mode or mode
         return True
 
+    @_busy
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         self._ready()
         self._configs[trial.trial_id] = dict(trial.config)
 
+    @_busy
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         return self.decide(trial.trial_id, result, config=trial.config)
 
+    @_busy
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
         if isinstance(result, Mapping):
             self._extend(trial.trial_id, result)
