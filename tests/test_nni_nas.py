@@ -499,3 +499,42 @@ def test_the_state_dict_restores_the_results_into_a_new_strategy(tmp_path):
     assert [(o.config, o.value) for o in second.strategy.history] == \
         [(o.config, o.value) for o in first.strategy.history]
     assert second.strategy.ask() not in [o.config for o in first.strategy.history]   # nothing proposed twice
+
+
+@pytest.mark.parametrize("method", ["spos", "darts"])
+def test_our_one_shot_trainer_is_a_nas_experiment_strategy_whose_export_model_context_freezes(method, tmp_path):
+    from torch.utils.data import TensorDataset
+    from nni.nas.evaluator.pytorch import Classification, DataLoader
+    from tuners.hosts.nni_nas_oneshot import OneShotSearch, oneshot_config
+    x, y, vx, vy = digits_data()
+    evaluator = Classification(train_dataloaders=DataLoader(TensorDataset(x, y), batch_size=128),
+                               val_dataloaders=DataLoader(TensorDataset(vx, vy), batch_size=200), max_epochs=6,
+                               num_classes=10)
+    config = oneshot_config()
+    config.experiment_working_directory = str(tmp_path)
+    exp = NasExperiment(OneShotNet(), evaluator, OneShotSearch(method, seed=0, search_budget=4), config)
+    try:
+        exp.run(port=_port())
+        arch = exp.export_top_models(formatter="dict")[0]
+        model = exp.export_top_models(formatter="instance")[0]
+        metric = next(exp.strategy.list_models()).metric
+    finally:
+        exp.stop()
+    assert arch == {"op": "relu", "pick": [1]} and 0.15 < metric <= 1.0    # the supernet's accuracy of it (chance: 0.1)
+    assert isinstance(model.op, nn.Sequential) and model(torch.zeros(2, 64)).shape == (2, 10)
+    with model_context(arch):
+        assert isinstance(OneShotNet().op, nn.Sequential)
+
+
+def test_one_shot_search_needs_the_raw_format_and_says_so(tmp_path):
+    from tuners.hosts.nni_nas_oneshot import OneShotSearch
+    config = NasExperimentConfig("sequential", "simplified")
+    config.experiment_working_directory = str(tmp_path)
+    exp = NasExperiment(OneShotNet(), digits_evaluator(), OneShotSearch("darts"), config)
+    with pytest.raises(ValueError, match="raw model format.*oneshot_config"):
+        try:
+            exp.run(port=_port())
+        finally:
+            exp.stop()
+    with pytest.raises(ValueError, match="unknown option 'orde'"):
+        OneShotSearch("darts", orde=2)

@@ -14,11 +14,19 @@ as ``LayerChoice``/``InputChoice`` take it), so the result of :func:`oneshot_sea
     with model_context(arch):
         model = MySpace()
 
+In a ``NasExperiment``, :class:`OneShotSearch` is the strategy (on NNI's in-process engine with the raw model
+format: :func:`oneshot_config`); it trains on the Lightning evaluator's data loaders and exports one model, so
+``export_top_models(formatter="dict")`` gives the architecture::
+
+    exp = NasExperiment(MySpace(), Classification(train_dataloaders=..., val_dataloaders=..., max_epochs=10, ...),
+                        OneShotSearch("darts", seed=0), oneshot_config())
+    exp.run()
+    arch = exp.export_top_models(formatter="dict")[0]
+
 Supported mutables (:data:`ONESHOT_SUPPORTED`): ``LayerChoice`` (whose candidates hold no mutable) and
 ``InputChoice`` with ``n_chosen=1``. Any other mutable of the space (``nni.choice`` in a layer's arguments,
 value-choice convolutions, ``Repeat`` depths, a multi-input choice) raises
-:class:`~tuners.hosts.nni_nas.UnsupportedMutableError` naming its label. Not done: one-shot through
-``NasExperiment`` (NNI's one-shot strategies run on NNI's own engine; ours run here, outside it).
+:class:`~tuners.hosts.nni_nas.UnsupportedMutableError` naming its label.
 """
 from __future__ import annotations
 
@@ -40,7 +48,7 @@ from nas_plugins.space import Choice, SearchSpaceError, Space  # noqa: E402
 
 from .nni_nas import UnsupportedMutableError, _describe  # noqa: E402
 
-__all__ = ["ModelSpaceSupernet", "oneshot_search", "ONESHOT_SUPPORTED"]
+__all__ = ["ModelSpaceSupernet", "oneshot_search", "OneShotSearch", "oneshot_config", "ONESHOT_SUPPORTED"]
 
 ONESHOT_SUPPORTED = ("LayerChoice (candidates without mutables of their own)", "InputChoice(n_chosen=1)")
 
@@ -188,13 +196,8 @@ class ModelSpaceSupernet(Supernet):
         raise NotImplementedError("ModelSpaceSupernet: use build(arch) (weights are not copied out of the supernet)")
 
 
-def oneshot_search(model_space: ModelSpace, method: str, train_data: Iterable, val_data: Iterable, *, steps: int,
-                   seed: int = 0, search_budget: int = 20, **options: Any) -> dict:
-    """Train ``method``'s supernet of ``model_space`` for ``steps`` steps (batches ``(x, y)`` from ``train_data``
-    and ``val_data``, cycled) and return NNI's architecture dict. SPOS then searches the trained supernet
-    with our evolution for ``search_budget`` architectures scored on ``val_data``; DARTS (and any other
-    trainer) exports the argmax of its architecture parameters."""
-    train_data, val_data = list(train_data), list(val_data)
+def _train_and_export(model_space: ModelSpace, method: str, train_data: list, val_data: list, steps: int,
+                      seed: int, search_budget: int, options: dict) -> tuple[dict, float]:
     supernet = ModelSpaceSupernet(model_space)
     trainer = create_trainer(method, supernet, seed=seed, **options)
     for i in range(steps):
@@ -202,5 +205,90 @@ def oneshot_search(model_space: ModelSpace, method: str, train_data: Iterable, v
     if method == "spos":
         from tuners import create
         strategy = create("evolution", supernet.search_space, seed=seed)
-        return dict(trainer.search(strategy, val_data, search_budget).best)
-    return dict(trainer.export())
+        result = trainer.search(strategy, val_data, search_budget)
+        return dict(result.best), max(score for _, score in result.history)
+    arch = dict(trainer.export())
+    return arch, trainer.estimate(arch, val_data)
+
+
+def oneshot_search(model_space: ModelSpace, method: str, train_data: Iterable, val_data: Iterable, *, steps: int,
+                   seed: int = 0, search_budget: int = 20, **options: Any) -> dict:
+    """Train ``method``'s supernet of ``model_space`` for ``steps`` steps (batches ``(x, y)`` from ``train_data``
+    and ``val_data``, cycled) and return NNI's architecture dict. SPOS then searches the trained supernet
+    with our evolution for ``search_budget`` architectures scored on ``val_data``; DARTS (and any other
+    trainer) exports the argmax of its architecture parameters."""
+    arch, _ = _train_and_export(model_space, method, list(train_data), list(val_data), steps, seed, search_budget,
+                                options)
+    return arch
+
+
+def oneshot_config():
+    """The ``NasExperimentConfig`` :class:`OneShotSearch` runs under: NNI's in-process engine, raw format."""
+    from nni.nas.experiment.config import NasExperimentConfig
+    return NasExperimentConfig("sequential", "raw")
+
+
+from nni.nas.strategy import Strategy as _NasStrategy  # noqa: E402
+
+
+class OneShotSearch(_NasStrategy):
+    """Our one-shot trainer ``method`` (``spos``, ``darts``, any registered one) as the strategy of a
+    ``NasExperiment`` over a user's ModelSpace, with NNI's Lightning evaluator (``Classification``...) giving
+    the data: its ``train_dataloaders`` train the weights, its ``val_dataloaders`` the architecture (DARTS)
+    or score the paths (SPOS), for ``epochs`` epochs (default: the evaluator's ``max_epochs``). The trainer's
+    own options (``lr``...) are ours, not the Lightning module's. The exported architecture is the one model
+    :meth:`list_models` gives (``export_top_models``), its metric the supernet's validation accuracy of it.
+    Runs under :func:`oneshot_config`."""
+
+    def __init__(self, method: str = "darts", *, epochs: int | None = None, seed: int = 0, search_budget: int = 20,
+                 **options: Any):
+        super().__init__()
+        from nas_plugins.oneshot import TRAINERS, trainer_options
+        if method not in TRAINERS:
+            raise ValueError(f"unknown one-shot method {method!r}; methods: {', '.join(sorted(TRAINERS))}")
+        unknown = [key for key in options if key not in trainer_options(method)]
+        if unknown:
+            raise ValueError(f"unknown option {unknown[0]!r} for one-shot method {method!r}; accepted: "
+                             f"{', '.join(trainer_options(method))}")
+        self.method, self.epochs, self.seed, self.search_budget = method, epochs, seed, search_budget
+        self.options = options
+        self._exported: list = []
+
+    def extra_repr(self) -> str:
+        return f"{self.method!r}, epochs={self.epochs}, seed={self.seed}"
+
+    def _initialize(self, model_space, engine):
+        from nni.nas.space import RawFormatModelSpace
+        if not isinstance(model_space, RawFormatModelSpace):
+            raise ValueError(f"OneShotSearch needs the raw model format on the sequential engine (the supernet is "
+                             f"trained in this process): pass oneshot_config() to NasExperiment, got a "
+                             f"{type(model_space).__name__}")
+        ModelSpaceSupernet(model_space.model_space)        # an unsupported mutable fails here, at start
+        for attr in ("train_dataloaders", "val_dataloaders"):
+            if getattr(model_space.evaluator, attr, None) is None:
+                raise ValueError(f"OneShotSearch needs an evaluator with {attr} (NNI's Lightning evaluators: "
+                                 f"Classification, Regression), got {type(model_space.evaluator).__name__}")
+        return model_space
+
+    def _run(self) -> None:
+        from nni.nas.space import ModelStatus
+        evaluator = self.model_space.evaluator
+        train = [tuple(batch) for batch in evaluator.train_dataloaders]
+        val = [tuple(batch) for batch in evaluator.val_dataloaders]
+        epochs = self.epochs or getattr(evaluator.trainer, "max_epochs", None) or 1
+        arch, score = _train_and_export(self.model_space.model_space, self.method, train, val, epochs * len(train),
+                                        self.seed, self.search_budget, self.options)
+        model = self.model_space.freeze(arch)
+        model.metrics.final = score
+        model.status = ModelStatus.Trained
+        self._exported = [model]
+
+    def list_models(self, sort: bool = True, limit: int | None = None):
+        """The exported model (one-shot NAS trains one supernet and exports one architecture)."""
+        yield from self._exported[:limit]
+
+    def state_dict(self) -> dict:
+        return {"exported": [dict(m.sample) for m in self._exported]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Nothing to restore: a one-shot search is not resumed (the supernet is not checkpointed)."""
