@@ -249,3 +249,35 @@ def test_nni_class_args_name_the_space():
     assert build_options("NaspRandom", {"proxy": "params", "proxy_build": "nas_plugins.spaces.darts:build"})
     with pytest.raises(ValueError, match="NaspBO classArgs: unknown proxy 'synflw'"):
         build_options("NaspBO", {"proxy": "synflw", "proxy_build": "nb201"})
+
+
+@pytest.mark.parametrize("names", [
+    ["naswot", "jacob_cov", "grad_norm", "snip"],
+    ["snip", "naswot", "synflow", "params", "jacob_cov", "flops", "zen", "grad_norm"],
+    ["grad_norm", "snip"],
+    ["jacob_cov", "naswot"],
+    ["naswot", "snip"],
+])
+def test_scores_shares_passes_and_equals_the_single_proxies_exactly(names):
+    from nas_plugins.proxies import scores
+    for arch in [*ARCHS.values(), NONE]:
+        model = net(arch)
+        before = snapshot(model)
+        got = scores(names, model, batch(), seed=3)
+        assert list(got) == names
+        want = {name: score(name, model, batch(), seed=3) for name in names}
+        assert got == want, arch                                  # bit for bit, -inf included
+        assert all(torch.equal(v, snapshot(model)[k]) for k, v in before.items())
+    assert scores(["naswot", "jacob_cov"], net(NONE), batch()) == {"naswot": -math.inf, "jacob_cov": -math.inf}
+    with pytest.raises(ValueError, match="unknown proxy 'synflaw'"):
+        scores(["synflaw", "snip"], net(NONE), batch())
+    with pytest.raises(ValueError, match="needs labels"):
+        scores(["grad_norm", "snip"], net(NONE), batch()[0])
+
+
+def test_analytic_counts_equal_the_built_network_for_every_head_and_input():
+    cfg = nb201.from_arch_string(ARCHS["mixed"])
+    for classes, size in ((10, 32), (100, 32), (120, 16)):
+        model = nb201.build(cfg, classes)                          # the benchmark's size, C=16, N=5
+        assert score("params", model) == nb201.params(cfg, classes)
+        assert score("flops", model, (3, size, size)) == nb201.flops(cfg, size, classes)

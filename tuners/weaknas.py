@@ -188,7 +188,9 @@ class WeakNAS(Strategy):
     ``mutation_share`` of them mutations of the best configurations) and proposes ``batch`` drawn
     uniformly from the ``top_n`` best-predicted ones. ``proxy_features`` (a zero-cost proxy name or a
     list of them) with ``proxy_build`` (as for ProxyFilter) add the proxies' scores as predictor inputs,
-    the pool then cut to ``proxy_pool`` random candidates (None: all; see the module docstring). The cost options of every registered strategy
+    the pool then cut to ``proxy_pool`` random candidates (None: all; see the module docstring);
+    ``proxy_features`` may also be a :class:`~nas_plugins.proxy_features.ProxyFeatures` object (from
+    Python, e.g. with precomputed ``known`` scores; ``proxy_build`` is then its own). The cost options of every registered strategy
     (``cost``, ``max_cost``, ``reward_target``, ``reward_w``) apply through
     :class:`~nas_plugins.constraints.Constrained`.
 
@@ -224,7 +226,12 @@ class WeakNAS(Strategy):
             raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, got {predictor!r}")
         self.predictor = predictor
         self.n_trees = None if n_trees is None else _int_option("n_trees", n_trees, 1)
-        self.proxy_features = None if proxy_features is None else ProxyFeatures(proxy_features, proxy_build)
+        if isinstance(proxy_features, ProxyFeatures):       # a ready object (e.g. with known scores)
+            if proxy_build is not None:
+                raise ValueError("proxy_build is part of a ProxyFeatures object given as proxy_features")
+            self.proxy_features = proxy_features
+        else:
+            self.proxy_features = None if proxy_features is None else ProxyFeatures(proxy_features, proxy_build)
         self.proxy_pool = None if proxy_pool is None else _int_option("proxy_pool", proxy_pool, 1)
         self._queue: list[dict] = []
         self._pending: set[str] = set()                            # proposed, not told yet
