@@ -25,6 +25,7 @@ bench: $(STAMP)
 	test ! -f $(RAW)/hpo.json.gz || $(BIN)/python -m bench.run_hpo --from-raw $(RAW)/hpo.json.gz
 	test ! -f $(RAW)/nas.json.gz || $(BIN)/python -m bench.run_nas --from-raw $(RAW)/nas.json.gz
 	test ! -f $(RAW)/lc.json.gz || $(BIN)/python -m bench.run_lc --from-raw $(RAW)/lc.json.gz
+	test ! -f $(RAW)/proxies.json.gz || $(BIN)/python -m bench.run_proxies --from-raw $(RAW)/proxies.json.gz
 	$(BIN)/python -m bench.run_oneshot --from-raw $(RAW)/oneshot.json
 
 bench-rerun: $(STAMP)
@@ -32,6 +33,7 @@ bench-rerun: $(STAMP)
 	$(BIN)/python -m bench.run_hpo --raw $(RAW)/hpo.json.gz
 	$(BIN)/python -m bench.run_nas --raw $(RAW)/nas.json.gz
 	$(BIN)/python -m bench.run_lc --raw $(RAW)/lc.json.gz
+	$(BIN)/python -m bench.run_proxies --raw $(RAW)/proxies.json.gz
 	$(BIN)/python -m bench.run_oneshot --raw $(RAW)/oneshot.json
 
 install: $(STAMP)
