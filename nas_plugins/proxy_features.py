@@ -122,21 +122,27 @@ class ProxyFeatures:
             self._fn = resolve_builder(self.build)[0]
 
     # -- scores -----------------------------------------------------------------------------------
-    def raw(self, configs: Sequence[Mapping]) -> np.ndarray:
-        """``(len(configs), width)`` raw proxy scores (``-inf`` where a proxy failed), computed once each."""
-        out = np.empty((len(configs), self.width))
-        for i, config in enumerate(configs):
-            key = config_key(config)
-            if key not in self.scores:
-                self.scores[key] = self._score(config)
+    def raw(self, configs: Sequence[Mapping], keys: Sequence[str] | None = None) -> np.ndarray:
+        """``(len(configs), width)`` raw proxy scores (``-inf`` where a proxy failed), computed once each.
+        ``keys``: the configurations' ``config_key``s when the caller has them; then ``configs[i]`` is
+        read only for a configuration not scored yet (``configs`` may make them on access)."""
+        if keys is None:
+            keys = [config_key(config) for config in configs]
+        out = np.empty((len(keys), self.width))
+        scores = self.scores
+        for i, key in enumerate(keys):
+            got = scores.get(key)
+            if got is None:
+                given = self.known.get(key)
+                got = scores[key] = self._checked(key, given) if given is not None else self._score(configs[i])
                 self._sorted = None
-            out[i] = self.scores[key]
+            out[i] = got
         return out
 
-    def transform(self, configs: Sequence[Mapping]) -> np.ndarray:
+    def transform(self, configs: Sequence[Mapping], keys: Sequence[str] | None = None) -> np.ndarray:
         """``(len(configs), width)`` features in (0, 1): each score's empirical CDF among every score
-        computed so far (these configurations' included)."""
-        raw = self.raw(configs)
+        computed so far (these configurations' included); ``keys`` as for :meth:`raw`."""
+        raw = self.raw(configs, keys)
         if self._sorted is None:
             every = np.array(list(self.scores.values()), dtype=float).reshape(-1, self.width)
             self._sorted = [np.sort(every[:, j]) for j in range(self.width)]
@@ -147,13 +153,13 @@ class ProxyFeatures:
             out[:, j] = (below + 0.5 * (upto - below)) / len(column)
         return out
 
+    def _checked(self, key: str, given: Sequence[float]) -> tuple[float, ...]:
+        if len(given) != self.width:
+            raise ValueError(f"known scores of {key} have {len(given)} values for the {self.width} proxies "
+                             f"{self.names}")
+        return tuple(float(v) for v in given)
+
     def _score(self, config: Mapping) -> tuple[float, ...]:
-        given = self.known.get(config_key(config))
-        if given is not None:
-            if len(given) != self.width:
-                raise ValueError(f"known scores of {config_key(config)} have {len(given)} values for the "
-                                 f"{self.width} proxies {self.names}")
-            return tuple(float(v) for v in given)
         analytic: dict[str, float] = {}
         if isinstance(self.build, str) and self.build in _SPACE_INPUTS:
             from .spaces import get_space

@@ -156,6 +156,8 @@ def test_known_scores_are_looked_up_and_give_the_computed_features():
     given = ProxyFeatures(PROXIES, _never_built, input_shape=(1, 8, 8), known=dict(computed.scores))
     assert np.array_equal(given.transform(configs[:5]), F)              # the same ranks, nothing built
     assert given.scores == computed.scores and len(given.known) == 5
+    keys = [config_key(c) for c in configs[:5]]
+    assert np.array_equal(given.transform([None] * 5, keys=keys), F)     # by key: configs not even read
     with pytest.raises(AssertionError, match="was built"):               # unknown ones are computed
         given.transform(configs[5:6])
     bad = ProxyFeatures(PROXIES, _never_built, known={config_key(configs[0]): (1.0,)})
