@@ -633,8 +633,12 @@ def report(raw: dict, rendered: str | None = None) -> str:
                 _table(["proxies"] + datasets + ["published"], vrows), ""]
 
     # WeakNAS ----------------------------------------------------------------------------------------
-    wk = raw.get("weaknas") or []
     variant = raw.get("variant", "synflow")
+    wk = raw.get("weaknas") or []
+    need = {(v, d) for v in ("plain", variant) for d in datasets}
+    complete = {sd for sd in {r["seed"] for r in wk}
+                if need <= {(r["variant"], r["dataset"]) for r in wk if r["seed"] == sd}}
+    wk = [r for r in wk if r["seed"] in complete]           # seeds a cut run finished for every contender
     if raw.get("select"):
         sel = raw["select"]
         sc = {v: float(np.mean([_mean_curve([r], TARGET_QUERIES)[-1] for r in sel if r["variant"] == v]))
@@ -650,8 +654,10 @@ def report(raw: dict, rendered: str | None = None) -> str:
     if wk:
         budget = max(r["budget"] for r in wk)
         seeds_w = sorted({r["seed"] for r in wk})
+        span = (f"seeds {seeds_w[0]}..{seeds_w[-1]}" if seeds_w == list(range(seeds_w[0], seeds_w[-1] + 1))
+                else f"seeds {', '.join(map(str, seeds_w))}")
         out += [f"### WeakNAS with proxy features ({' + '.join(VARIANTS[variant])}) vs plain WeakNAS "
-                f"(seeds {seeds_w[0]}..{seeds_w[-1]}, {budget} queries)", "",
+                f"({span}: {len(seeds_w)} per data set, {budget} queries)", "",
                 "Sequential runs in the loop of `bench/harness.py` (search on validation accuracy, regret in test "
                 "accuracy, %). The proxy features are the precomputed seed-0 synflow scores above of the 10-class "
                 "network at 32x32 (the CIFAR-10 column: what `weaknas` with `proxy_features: synflow, proxy_build: "
