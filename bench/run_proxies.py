@@ -510,11 +510,11 @@ def main(argv=None) -> int:
 
 # -- report ---------------------------------------------------------------------------------------
 
-def _table_acc(rows: list[int]) -> dict[str, np.ndarray]:
+def _table_acc(rows: list[int], field: str = "test_acc") -> dict[str, np.ndarray]:
     from bench.problems import benchmarks_dir
     from nas_plugins.spaces.nb201 import table
     frame = table(benchmarks_dir() / "nb201.csv.gz").frame
-    return {ds: frame[f"{ds}_test_acc"].to_numpy(np.float64)[rows] for ds in DATASETS}
+    return {ds: frame[f"{ds}_{field}"].to_numpy(np.float64)[rows] for ds in DATASETS}
 
 
 def _f3(x: float) -> str:
@@ -566,8 +566,8 @@ def report(raw: dict, rendered: str | None = None) -> str:
             return f"≈{PUBLISHED_PARAMS:.2f}"
         return "–"
 
-    def add(label, name, values_by_ds, rows_by_ds):
-        corr = {d: correlations(values_by_ds[d], _table_acc(rows_by_ds[d])[d]) for d in datasets}
+    def add(label, name, values_by_ds, rows_by_ds, field="test_acc"):
+        corr = {d: correlations(values_by_ds[d], _table_acc(rows_by_ds[d], field)[d]) for d in datasets}
         counts = sorted({len(rows_by_ds[d]) for d in datasets})
         rows.append([label, " / ".join(f"{len(rows_by_ds[d]):,}" for d in datasets) if len(counts) > 1
                      else f"{counts[0]:,}"] + [_f3(corr[d][0]) for d in datasets] +
@@ -581,8 +581,21 @@ def report(raw: dict, rendered: str | None = None) -> str:
                       {d: s0[d]["rows"] for d in datasets})
     for name in ("params", "flops"):
         add(name, name, {d: an[f"{name}/{d}"] for d in datasets}, {d: an["rows"] for d in datasets})
+    extra = []
+    if "0" in syn and FEATURE_HEAD in syn["0"] and len(datasets) > 1:
+        s10 = syn["0"][FEATURE_HEAD]
+        add(f"synflow (seed 0), the {FEATURE_HEAD} network (10 classes, 32x32) for every data set", "synflow",
+            {d: s10["values"] for d in datasets}, {d: s10["rows"] for d in datasets})
+        extra.append(f"The {FEATURE_HEAD} row scores every data set with the 10-class network at 32x32 (the "
+                     "WeakNAS features below).")
+    if "0" in syn and all(d in syn["0"] for d in datasets):
+        add("synflow (seed 0) vs the table's **validation** accuracy", "–",
+            {d: syn["0"][d]["values"] for d in datasets}, {d: syn["0"][d]["rows"] for d in datasets}, "val_acc")
+        extra.append("The validation-accuracy row correlates the same scores with the table's `val_acc` columns "
+                     "instead (200 epochs; NB201's cifar10-valid validation split for CIFAR-10): which accuracy the "
+                     "published figures use is not stated in the issue.")
     out += ["### Rank correlation with test accuracy: data-free proxies (architectures per data set in the "
-            "second column)", "", _table(header, rows), ""]
+            "second column)", "", _table(header, rows), ""] + ([" ".join(extra), ""] if extra else [])
 
     # the sample ---------------------------------------------------------------------------------
     rows = []
