@@ -530,7 +530,9 @@ def report(raw: dict, rendered: str | None = None) -> str:
     out = [START, "## Zero-cost proxies on NAS-Bench-201 (issue 13)", "",
            f"* command: `{cmd.strip()}`" + (f"; {rendered}" if rendered else ""),
            f"* machine: {_machine()}; date: {now()}; wall time of the run {raw.get('elapsed', math.nan):.0f} s "
-           "(one process)",
+           "(one process)" + ("; `--only-done` assembled the results from the journals of the same command run "
+                              "phase by phase (one process at a time, nice'd on a shared 2-core machine), "
+                              "computing nothing itself" if "--only-done" in raw["args"]["argv"] else ""),
            f"* networks: the real NB201 networks of `nas_plugins.spaces.nb201.build` (C=16, N=5), freshly "
            f"initialised with `seeded_run(seed)` per architecture; architectures in a fixed random order (seed "
            f"{raw['order_seed']}): the first {n_all:,} of the {raw['n_table']:,} for the data-free proxies "
