@@ -26,6 +26,7 @@ bench: $(STAMP)
 	test ! -f $(RAW)/nas.json.gz || $(BIN)/python -m bench.run_nas --from-raw $(RAW)/nas.json.gz
 	test ! -f $(RAW)/lc.json.gz || $(BIN)/python -m bench.run_lc --from-raw $(RAW)/lc.json.gz
 	test ! -f $(RAW)/transfer.json.gz || $(BIN)/python -m bench.run_transfer --from-raw $(RAW)/transfer.json.gz
+	test ! -f $(RAW)/proxies.json.gz || $(BIN)/python -m bench.run_proxies --from-raw $(RAW)/proxies.json.gz
 	$(BIN)/python -m bench.run_oneshot --from-raw $(RAW)/oneshot.json
 	test ! -f $(RAW)/scale.json || $(BIN)/python -m bench.run_scale --from-raw $(RAW)/scale.json
 	test ! -f $(RAW)/nni_nas.json.gz || $(BIN)/python -m bench.run_nni_nas --from-raw $(RAW)/nni_nas.json.gz
@@ -37,6 +38,7 @@ bench-rerun: $(STAMP)
 	$(BIN)/python -m bench.run_nas --raw $(RAW)/nas.json.gz
 	$(BIN)/python -m bench.run_lc --raw $(RAW)/lc.json.gz
 	$(BIN)/python -m bench.run_transfer --raw $(RAW)/transfer.json.gz
+	$(BIN)/python -m bench.run_proxies --raw $(RAW)/proxies.json.gz
 	$(BIN)/python -m bench.run_oneshot --raw $(RAW)/oneshot.json
 	$(BIN)/python -m bench.run_nni_nas --raw $(RAW)/nni_nas.json.gz
 	$(BIN)/python -m bench.run_nni_nas --oneshot --seeds 5 --epochs 10 --raw $(RAW)/nni_nas_oneshot.json.gz

@@ -68,10 +68,27 @@ class ProxyFeatures:
     ``"package.module:function"`` path or a callable ``config -> torch model``); ``input_shape``:
     (C, H, W), default the space's (``3, 32, 32`` otherwise); data-dependent proxies score on
     ``data`` (default 64 embedded digits at that shape); ``proxy_seed`` seeds every network and proxy.
+
+    ``known``: precomputed raw scores, ``{config_key(config): (one score per name, in order)}`` (e.g. a
+    benchmark that scored every architecture of a space once, as ``bench/run_proxies.py`` does). They
+    must be what this object would compute itself (same ``build``, ``input_shape``, data and
+    ``proxy_seed``): a configuration found there is not built, and its scores enter the ranking only
+    when it is asked for, exactly as computed ones would, so the features are the same either way.
+
+    >>> from nas_plugins.proxy_features import ProxyFeatures
+    >>> from nas_plugins.space import config_key
+    >>> from nas_plugins.spaces import mini201
+    >>> import numpy as np
+    >>> configs = [mini201.space().sample(np.random.default_rng(1)) for _ in range(3)]
+    >>> computed = ProxyFeatures("synflow", "mini201")
+    >>> F = computed.transform(configs)
+    >>> given = ProxyFeatures("synflow", "mini201", known=dict(computed.scores))
+    >>> bool((given.transform(configs) == F).all())        # looked up, not built
+    True
     """
 
     def __init__(self, names: Any, build: Any, *, input_shape: Sequence[int] | None = None, data: Any = None,
-                 proxy_seed: int = 0):
+                 proxy_seed: int = 0, known: Mapping[str, Sequence[float]] | None = None):
         self.names = proxy_feature_names(names)
         if build is None:
             raise ValueError("proxy_features needs the proxy_build option: a NAS space name (nb201, mini201, "
@@ -81,6 +98,7 @@ class ProxyFeatures:
         self.input_shape = tuple(int(d) for d in input_shape) if input_shape is not None else (space_shape or _DEFAULT_INPUT)
         self.data = data
         self.proxy_seed = proxy_seed
+        self.known = known if known is not None else {}    # precomputed: config key -> raw scores
         self.scores: dict[str, tuple[float, ...]] = {}     # config key -> one raw score per proxy
         self._sorted: list[np.ndarray] | None = None       # per proxy: every cached score, sorted
 
@@ -98,26 +116,33 @@ class ProxyFeatures:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("known", {})       # pickled before known scores existed
         self.__dict__.update(state)
         if self.__dict__.get("_fn") is None:
             self._fn = resolve_builder(self.build)[0]
 
     # -- scores -----------------------------------------------------------------------------------
-    def raw(self, configs: Sequence[Mapping]) -> np.ndarray:
-        """``(len(configs), width)`` raw proxy scores (``-inf`` where a proxy failed), computed once each."""
-        out = np.empty((len(configs), self.width))
-        for i, config in enumerate(configs):
-            key = config_key(config)
-            if key not in self.scores:
-                self.scores[key] = self._score(config)
+    def raw(self, configs: Sequence[Mapping], keys: Sequence[str] | None = None) -> np.ndarray:
+        """``(len(configs), width)`` raw proxy scores (``-inf`` where a proxy failed), computed once each.
+        ``keys``: the configurations' ``config_key``s when the caller has them; then ``configs[i]`` is
+        read only for a configuration not scored yet (``configs`` may make them on access)."""
+        if keys is None:
+            keys = [config_key(config) for config in configs]
+        out = np.empty((len(keys), self.width))
+        scores = self.scores
+        for i, key in enumerate(keys):
+            got = scores.get(key)
+            if got is None:
+                given = self.known.get(key)
+                got = scores[key] = self._checked(key, given) if given is not None else self._score(configs[i])
                 self._sorted = None
-            out[i] = self.scores[key]
+            out[i] = got
         return out
 
-    def transform(self, configs: Sequence[Mapping]) -> np.ndarray:
+    def transform(self, configs: Sequence[Mapping], keys: Sequence[str] | None = None) -> np.ndarray:
         """``(len(configs), width)`` features in (0, 1): each score's empirical CDF among every score
-        computed so far (these configurations' included)."""
-        raw = self.raw(configs)
+        computed so far (these configurations' included); ``keys`` as for :meth:`raw`."""
+        raw = self.raw(configs, keys)
         if self._sorted is None:
             every = np.array(list(self.scores.values()), dtype=float).reshape(-1, self.width)
             self._sorted = [np.sort(every[:, j]) for j in range(self.width)]
@@ -127,6 +152,12 @@ class ProxyFeatures:
             upto = np.searchsorted(column, raw[:, j], side="right")
             out[:, j] = (below + 0.5 * (upto - below)) / len(column)
         return out
+
+    def _checked(self, key: str, given: Sequence[float]) -> tuple[float, ...]:
+        if len(given) != self.width:
+            raise ValueError(f"known scores of {key} have {len(given)} values for the {self.width} proxies "
+                             f"{self.names}")
+        return tuple(float(v) for v in given)
 
     def _score(self, config: Mapping) -> tuple[float, ...]:
         analytic: dict[str, float] = {}

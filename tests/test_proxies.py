@@ -298,3 +298,35 @@ def test_zen_of_a_linear_net_moves_by_the_log_of_the_perturbation():
     a = proxies.zen(net, (4,), mixup_gamma=1e-2)
     b = proxies.zen(net, (4,), mixup_gamma=1e-3)
     assert a - b == pytest.approx(math.log(10.0), rel=1e-4)       # float32 forward passes
+
+
+@pytest.mark.parametrize("names", [
+    ["naswot", "jacob_cov", "grad_norm", "snip"],
+    ["snip", "naswot", "synflow", "params", "jacob_cov", "flops", "zen", "grad_norm"],
+    ["grad_norm", "snip"],
+    ["jacob_cov", "naswot"],
+    ["naswot", "snip"],
+])
+def test_scores_shares_passes_and_equals_the_single_proxies_exactly(names):
+    from nas_plugins.proxies import scores
+    for arch in [*ARCHS.values(), NONE]:
+        model = net(arch)
+        before = snapshot(model)
+        got = scores(names, model, batch(), seed=3)
+        assert list(got) == names
+        want = {name: score(name, model, batch(), seed=3) for name in names}
+        assert got == want, arch                                  # bit for bit, -inf included
+        assert all(torch.equal(v, snapshot(model)[k]) for k, v in before.items())
+    assert scores(["naswot", "jacob_cov"], net(NONE), batch()) == {"naswot": -math.inf, "jacob_cov": -math.inf}
+    with pytest.raises(ValueError, match="unknown proxy 'synflaw'"):
+        scores(["synflaw", "snip"], net(NONE), batch())
+    with pytest.raises(ValueError, match="needs labels"):
+        scores(["grad_norm", "snip"], net(NONE), batch()[0])
+
+
+def test_analytic_counts_equal_the_built_network_for_every_head_and_input():
+    cfg = nb201.from_arch_string(ARCHS["mixed"])
+    for classes, size in ((10, 32), (100, 32), (120, 16)):
+        model = nb201.build(cfg, classes)                          # the benchmark's size, C=16, N=5
+        assert score("params", model) == nb201.params(cfg, classes)
+        assert score("flops", model, (3, size, size)) == nb201.flops(cfg, size, classes)

@@ -141,3 +141,41 @@ def test_defaults_have_no_proxy_features():
     old = WeakNAS.__new__(WeakNAS)
     old.__setstate__(state)
     assert old.proxy_features is None
+
+
+def _never_built(config):
+    raise AssertionError("a configuration with known scores was built")
+
+
+def test_known_scores_are_looked_up_and_give_the_computed_features():
+    from nas_plugins.space import config_key
+    rng = np.random.default_rng(3)
+    configs = [SPACE.sample(rng) for _ in range(8)]
+    computed = ProxyFeatures(PROXIES, mini201.build, input_shape=(1, 8, 8))
+    F = computed.transform(configs[:5])
+    given = ProxyFeatures(PROXIES, _never_built, input_shape=(1, 8, 8), known=dict(computed.scores))
+    assert np.array_equal(given.transform(configs[:5]), F)              # the same ranks, nothing built
+    assert given.scores == computed.scores and len(given.known) == 5
+    keys = [config_key(c) for c in configs[:5]]
+    assert np.array_equal(given.transform([None] * 5, keys=keys), F)     # by key: configs not even read
+    with pytest.raises(AssertionError, match="was built"):               # unknown ones are computed
+        given.transform(configs[5:6])
+    bad = ProxyFeatures(PROXIES, _never_built, known={config_key(configs[0]): (1.0,)})
+    with pytest.raises(ValueError, match="have 1 values for the 2 proxies"):
+        bad.raw(configs[:1])
+    # The ranking grows only with what was asked for, as computed scores would: a known score
+    # asked for later does not move the features of the first ones until then.
+    part = ProxyFeatures(PROXIES, _never_built, known=dict(computed.scores))
+    assert np.array_equal(part.transform(configs[:2]), ProxyFeatures(PROXIES, mini201.build, input_shape=(1, 8, 8)).transform(configs[:2]))
+
+
+def test_weaknas_takes_a_ready_proxy_features_object():
+    features = ProxyFeatures(PROXIES, "mini201")
+    options = dict(n_init=5, batch=5, top_n=10, proxy_pool=30)
+    by_name = ask_tell(registry.create("weaknas", SPACE, seed=0, proxy_features=PROXIES, proxy_build="mini201",
+                                       **options), objective, 15)
+    strategy = registry.create("weaknas", SPACE, seed=0, proxy_features=features, **options)
+    assert strategy.proxy_features is features
+    assert ask_tell(strategy, objective, 15) == by_name                 # the same proposals as by name
+    with pytest.raises(ValueError, match="proxy_build is part of a ProxyFeatures object"):
+        WeakNAS(SPACE, proxy_features=ProxyFeatures("params", "mini201"), proxy_build="mini201")

@@ -174,6 +174,17 @@ def mutate(space: Space, config: Mapping, rng: np.random.Generator) -> dict:
     return out
 
 
+class _Concat:
+    """``configs`` followed by ``config_at(0), config_at(1)...``, made on access (for ProxyFeatures)."""
+
+    def __init__(self, configs: list[dict], config_at: Callable[[int], dict]):
+        self.configs, self.config_at = configs, config_at
+
+    def __getitem__(self, i: int) -> dict:
+        n = len(self.configs)
+        return self.configs[i] if i < n else self.config_at(i - n)
+
+
 # -- the strategy ----------------------------------------------------------------------------------
 @register("weaknas", "tuner", nni_name="NaspWeakNAS", autogluon_name="nasp_weaknas")
 class WeakNAS(Strategy):
@@ -188,7 +199,9 @@ class WeakNAS(Strategy):
     ``mutation_share`` of them mutations of the best configurations) and proposes ``batch`` drawn
     uniformly from the ``top_n`` best-predicted ones. ``proxy_features`` (a zero-cost proxy name or a
     list of them) with ``proxy_build`` (as for ProxyFilter) add the proxies' scores as predictor inputs,
-    the pool then cut to ``proxy_pool`` random candidates (None: all; see the module docstring). The cost options of every registered strategy
+    the pool then cut to ``proxy_pool`` random candidates (None: all; see the module docstring);
+    ``proxy_features`` may also be a :class:`~nas_plugins.proxy_features.ProxyFeatures` object (from
+    Python, e.g. with precomputed ``known`` scores; ``proxy_build`` is then its own). The cost options of every registered strategy
     (``cost``, ``max_cost``, ``reward_target``, ``reward_w``) apply through
     :class:`~nas_plugins.constraints.Constrained`.
 
@@ -224,7 +237,12 @@ class WeakNAS(Strategy):
             raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, got {predictor!r}")
         self.predictor = predictor
         self.n_trees = None if n_trees is None else _int_option("n_trees", n_trees, 1)
-        self.proxy_features = None if proxy_features is None else ProxyFeatures(proxy_features, proxy_build)
+        if isinstance(proxy_features, ProxyFeatures):       # a ready object (e.g. with known scores)
+            if proxy_build is not None:
+                raise ValueError("proxy_build is part of a ProxyFeatures object given as proxy_features")
+            self.proxy_features = proxy_features
+        else:
+            self.proxy_features = None if proxy_features is None else ProxyFeatures(proxy_features, proxy_build)
         self.proxy_pool = None if proxy_pool is None else _int_option("proxy_pool", proxy_pool, 1)
         self._queue: list[dict] = []
         self._pending: set[str] = set()                            # proposed, not told yet
@@ -236,6 +254,7 @@ class WeakNAS(Strategy):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_grid"], state["_codes"] = None, {}
+        state.pop("_pool_keys", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -329,12 +348,20 @@ class WeakNAS(Strategy):
         """The training rows and the pool (cut to ``proxy_pool`` random candidates) with one proxy
         feature column each."""
         assert self.proxy_features is not None
+        pool_keys = self.__dict__.get("_pool_keys")      # the enumerated pool's keys (None: a sampled pool)
         if self.proxy_pool is not None and len(Xpool) > self.proxy_pool:
             keep = np.sort(self.rng.choice(len(Xpool), size=self.proxy_pool, replace=False))
             config_at, Xpool = (lambda i, at=config_at: at(int(keep[i]))), Xpool[keep]
-        pool = [config_at(i) for i in range(len(Xpool))]
-        F = self.proxy_features.transform(configs + pool)     # one ranking for results and candidates
-        return np.hstack([X, F[:len(configs)]]), (lambda i: pool[i]), np.hstack([Xpool, F[len(configs):]])
+            pool_keys = None if pool_keys is None else [pool_keys[int(k)] for k in keep]
+        if pool_keys is None:
+            pool = [config_at(i) for i in range(len(Xpool))]
+            config_at, pool_keys = (lambda i: pool[i]), [config_key(c) for c in pool]
+        # One ranking for results and candidates; a candidate is made from its index only when it has no
+        # score yet (an enumerated pool with every score cached or known is never materialised).
+        keys = [config_key(c) for c in configs] + pool_keys
+        lazy = _Concat(configs, config_at)
+        F = self.proxy_features.transform(lazy, keys=keys)
+        return np.hstack([X, F[:len(configs)]]), config_at, np.hstack([Xpool, F[len(configs):]])
 
     def _encode(self, encoder: ConfigEncoder, configs: list[dict]) -> np.ndarray:
         """The encodings of ``configs``, each computed once (results are re-fitted every round)."""
@@ -359,11 +386,13 @@ class WeakNAS(Strategy):
             left = [i for i, k in enumerate(keys) if k not in self._seen]
             if not left:
                 raise SpaceExhausted(f"all {len(keys)} configurations proposed")
+            self._pool_keys = [keys[i] for i in left]                # for the proxy features' lookups
             return (lambda i: space.grid_config(left[i], None)), Xgrid[left]
         n_mut = round(self.pool_size * self.mutation_share)
         parents = [configs[i] for i in np.argsort(-y, kind="stable")[:_TOP_PARENTS]]
         cands = [space.sample(self.rng) for _ in range(self.pool_size - n_mut)]
         cands += [mutate(space, parents[i % len(parents)], self.rng) for i in range(n_mut)]
+        self._pool_keys = None
         return cands.__getitem__, encoder.encode_many(cands)
 
     def _tree_count(self, *arrays: np.ndarray) -> int:
