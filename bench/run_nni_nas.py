@@ -221,54 +221,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--from-raw", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
-    if args.oneshot or (args.from_raw and "epochs" in load_raw(args.from_raw)):
-        return _main_oneshot(args)
+    oneshot = args.oneshot or bool(args.from_raw and "epochs" in load_raw(args.from_raw))
     if args.from_raw:
         raw = load_raw(args.from_raw)
     else:
         from tuners.hosts import nni_nas_compat
         nni_nas_compat.apply()
-        names = [n for n in CONTENDERS if not args.only or n in args.only.split(",")]
-        budgets = sorted(int(b) for b in args.budgets.split(","))
-        raw = {"seeds": args.seeds, "budgets": budgets, "date": now(), "machine": machine(), "runs": {}}
+        if oneshot:
+            names = [n for n in ONESHOT if not args.only or n in args.only.split(",")]
+            raw = {"seeds": args.seeds, "epochs": args.epochs}
+            run = lambda name, seed, folder: run_oneshot(name, seed, args.epochs, folder)   # noqa: E731
+        else:
+            names = [n for n in CONTENDERS if not args.only or n in args.only.split(",")]
+            raw = {"seeds": args.seeds, "budgets": sorted(int(b) for b in args.budgets.split(","))}
+            run = lambda name, seed, folder: run_one(name, seed, raw["budgets"], folder)     # noqa: E731
+        raw.update({"date": now(), "machine": machine(), "runs": {}})
         with tempfile.TemporaryDirectory() as folder:
             for name in names:
                 runs = raw["runs"].setdefault(name, [])
                 for seed in range(args.seeds):
-                    result = run_one(name, seed, budgets, folder)
+                    result = run(name, seed, folder)
                     runs.append(result)
                     print(name, seed, result, flush=True)
                     if "error" in result:
                         break
         if args.raw:
             save_raw(args.raw, raw)
-    section = render(raw)
+    section = render_oneshot(raw) if oneshot else render(raw)
     print(section)
-    write_section(args.out, section, START, END)
-
-
-def _main_oneshot(args) -> None:
-    if args.from_raw:
-        raw = load_raw(args.from_raw)
-    else:
-        from tuners.hosts import nni_nas_compat
-        nni_nas_compat.apply()
-        names = [n for n in ONESHOT if not args.only or n in args.only.split(",")]
-        raw = {"seeds": args.seeds, "epochs": args.epochs, "date": now(), "machine": machine(), "runs": {}}
-        with tempfile.TemporaryDirectory() as folder:
-            for name in names:
-                runs = raw["runs"].setdefault(name, [])
-                for seed in range(args.seeds):
-                    result = run_oneshot(name, seed, args.epochs, folder)
-                    runs.append(result)
-                    print(name, seed, result, flush=True)
-                    if "error" in result:
-                        break
-        if args.raw:
-            save_raw(args.raw, raw)
-    section = render_oneshot(raw)
-    print(section)
-    write_section(args.out, section, OS_START, OS_END)
+    write_section(args.out, section, *((OS_START, OS_END) if oneshot else (START, END)))
 
 
 if __name__ == "__main__":

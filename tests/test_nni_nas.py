@@ -31,6 +31,7 @@ from tuners.hosts import nni_nas  # noqa: E402
 from tuners.hosts.nni_nas import (MutableSpace, UnsupportedMutableError, UnsupportedStrategyError,  # noqa: E402
                                   nas_strategy, nas_strategy_names)
 from tuners.hosts.nni_nas_spaces import DigitsNet, digits_evaluator  # noqa: E402
+from tuners.hosts.nni_experiment import free_port  # noqa: E402
 
 # Options that keep each strategy's model-based phase inside a few trials.
 SMALL = {"evolution": {"population_size": 3, "sample_size": 2}, "weaknas": {"n_init": 2},
@@ -193,19 +194,6 @@ def test_bad_options_and_mode_min_are_refused():
         nas_strategy("random", mode="min")
 
 
-def _port() -> int:
-    """A free port among those this suite may use (28500-28599)."""
-    import socket
-    for port in range(28500, 28600):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 28500-28599")
-
-
 def _sequential(strategy, trials: int, folder, space=None):
     """A NasExperiment on NNI's in-process engine (no manager, no subprocess), run and stopped."""
     config = NasExperimentConfig("sequential", "simplified")
@@ -214,7 +202,7 @@ def _sequential(strategy, trials: int, folder, space=None):
     config.experiment_working_directory = str(folder)
     exp = NasExperiment(space or DigitsNet(), digits_evaluator(steps=15), strategy, config)
     try:
-        exp.run(port=_port())
+        exp.run(port=free_port())
     finally:
         exp.stop()
     return exp
@@ -247,7 +235,7 @@ def test_a_strategy_drives_nnis_training_service(tmp_path):
     config.experiment_working_directory = str(tmp_path / "nni")
     exp = NasExperiment(DigitsNet(), digits_evaluator(steps=15), strategy, config)
     try:
-        assert exp.run(port=_port()) is True
+        assert exp.run(port=free_port()) is True
         models = list(exp.strategy.list_models(sort=False))
         history = strategy.strategy.history
         assert len(models) == 3 and len(history) == 3, (models, history)
@@ -356,7 +344,7 @@ def _table_run(strategy, trials, folder):
     config.experiment_working_directory = str(folder)
     exp = NasExperiment(model_space("mini201"), table_evaluator(), strategy, config)
     try:
-        exp.run(port=_port())
+        exp.run(port=free_port())
         return exp.export_top_models(top_k=1, formatter="dict")[0], list(exp.strategy.list_models())
     finally:
         exp.stop()
@@ -461,7 +449,7 @@ def test_nnis_own_one_shot_darts_runs_on_this_stack(tmp_path):
     exp = NasExperiment(OneShotNet(), evaluator, DARTS())
     exp.config.experiment_working_directory = str(tmp_path)
     try:
-        exp.run(port=_port())
+        exp.run(port=free_port())
         arch = exp.export_top_models(formatter="dict")[0]
     finally:
         exp.stop()
@@ -514,7 +502,7 @@ def test_our_one_shot_trainer_is_a_nas_experiment_strategy_whose_export_model_co
     config.experiment_working_directory = str(tmp_path)
     exp = NasExperiment(OneShotNet(), evaluator, OneShotSearch(method, seed=0, search_budget=4), config)
     try:
-        exp.run(port=_port())
+        exp.run(port=free_port())
         arch = exp.export_top_models(formatter="dict")[0]
         model = exp.export_top_models(formatter="instance")[0]
         metric = next(exp.strategy.list_models()).metric
@@ -533,7 +521,7 @@ def test_one_shot_search_needs_the_raw_format_and_says_so(tmp_path):
     exp = NasExperiment(OneShotNet(), digits_evaluator(), OneShotSearch("darts"), config)
     with pytest.raises(ValueError, match="raw model format.*oneshot_config"):
         try:
-            exp.run(port=_port())
+            exp.run(port=free_port())
         finally:
             exp.stop()
     with pytest.raises(ValueError, match="unknown option 'orde'"):
