@@ -135,6 +135,7 @@ class MetadataStore:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0, create: bool = True):
         self.path = Path(path).expanduser()
+        self._timeout = float(timeout)
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a folder, not a metadata store file")
         if not create and not self.path.is_file():
@@ -183,9 +184,25 @@ class MetadataStore:
         if not _TABLES <= tables:
             raise StoreError(f"{self.path}: schema version {version} but tables {', '.join(sorted(_TABLES - tables))} "
                              "are missing")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = self._switch_to_wal()
         if str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: cannot switch to WAL mode (journal mode {mode})")
+
+    def _switch_to_wal(self) -> str:
+        """``PRAGMA journal_mode = WAL``, retried while another process holds a lock: the switch needs the
+        file to itself, and SQLite answers "database is locked" at once there instead of waiting out the
+        busy timeout (two processes opening a new store together)."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                return self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StoreError(f"{self.path}: locked by another process for more than {self._timeout:g} s "
+                                     "(switching to WAL mode)") from None
+                time.sleep(0.02)
 
     def _version_and_tables(self) -> tuple[int, set[str]]:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
