@@ -1,7 +1,7 @@
 """Zero-cost proxies on NAS-Bench-201: rank correlation with the table's test accuracy, and WeakNAS
 with proxy features (issue 13).
 
-    python -m bench.run_proxies [--archs 15625] [--all-heads N] [--heads cifar10,imagenet16] [--sample 1000] [--sample-seeds 1,2] [--batch 64]
+    python -m bench.run_proxies [--archs 15625] [--all-heads N] [--heads cifar10,imagenet16] [--more-heads cifar100] [--sample 1000] [--sample-seeds 1,2] [--batch 64]
                                 [--data-proxies naswot,jacob_cov,grad_norm,snip]
                                 [--weaknas-seeds 50] [--budget 100] [--variant auto|synflow|synflow+params]
                                 [--select-seeds 100,101,102,103,104] [--phases synflow,data,select,weaknas]
@@ -316,6 +316,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="of those, the first N get synflow with all three heads (default: all); the rest "
                         "only with the heads of --heads")
     p.add_argument("--heads", default="cifar10,imagenet16", help="the heads beyond --all-heads")
+    p.add_argument("--more-heads", default="", help="heads beyond --all-heads computed in cells of their own "
+                   "(completes a run made with --heads without them, the journaled cells kept)")
     p.add_argument("--sample", type=int, default=1000, help="the fixed sample for data proxies and extra seeds")
     p.add_argument("--sample-seeds", default="1,2", help="extra synflow seeds on the sample")
     p.add_argument("--batch", type=int, default=64, help="embedded digits per data-proxy batch")
@@ -361,7 +363,7 @@ def _merge_heads(parts: list[dict]) -> dict:
     """Synflow cells merged per data set: ``{dataset: {"rows": [...], "values": [...]}, "seconds": s,
     "archs": n}`` (rows in the fixed order)."""
     parts = sorted(parts, key=lambda p: p["start"])
-    out: dict = {"seconds": sum(p["seconds"] for p in parts), "archs": sum(len(p["rows"]) for p in parts)}
+    out: dict = {"seconds": sum(p["seconds"] for p in parts), "archs": len({r for p in parts for r in p["rows"]})}
     for ds in DATASETS:
         have = [p for p in parts if ds in p]
         if have:
@@ -415,6 +417,9 @@ def run_all(args) -> dict:
         few = tuple(d for d in DATASETS if d in args.heads.split(","))
         cells = [("synflow", 0, a, b) for a, b in _chunks(n3, args.chunk)]
         cells += [("synflow", 0, a, b, few) for a, b in _chunks(args.archs, args.chunk) if a >= n3]
+        more = tuple(d for d in DATASETS if d in args.more_heads.split(",") and d not in few)
+        if more:
+            cells += [("synflow", 0, a, b, more) for a, b in _chunks(args.archs, args.chunk) if a >= n3]
         cells += [("synflow", s, a, b) for s in seeds for a, b in _chunks(args.sample, args.chunk)]
         res = _map(_tag(synflow_cell), cells, args.processes, "synflow", journal=journal / "synflow.jsonl")
         raw["synflow"] = {str(s): _merge_heads([r for r in res if r["seed"] == s]) for s in [0] + seeds
