@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import itertools
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -212,21 +212,28 @@ class ReductionBlock(nn.Module):
         return self.conv_b(self.conv_a(x)) + self.shortcut(x)
 
 
+def build_skeleton(net: nn.Module, make_cell: Callable[[int], nn.Module], num_classes: int, C: int, N: int,
+                   in_channels: int) -> None:
+    """Give ``net`` the NB201 skeleton as its ``stem``, ``cells``, ``head`` and ``classifier``, each cell
+    ``make_cell(channels)`` (shared by :class:`Network` and the NNI ModelSpace of mini201's cells)."""
+    net.stem = nn.Sequential(conv(in_channels, C, 3, padding=1), nn.BatchNorm2d(C))
+    layers: list[nn.Module] = []
+    for stage in range(3):
+        c = C * 2 ** stage
+        if stage:
+            layers.append(ReductionBlock(c // 2, c))
+        layers.extend(make_cell(c) for _ in range(N))
+    net.cells = nn.Sequential(*layers)
+    net.head = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    net.classifier = nn.Linear(4 * C, num_classes)
+
+
 class Network(nn.Module):
     """The NB201 skeleton around one cell (see the module docstring)."""
 
     def __init__(self, ops: Sequence[str], num_classes: int, C: int, N: int, in_channels: int) -> None:
         super().__init__()
-        self.stem = nn.Sequential(conv(in_channels, C, 3, padding=1), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        for stage in range(3):
-            c = C * 2 ** stage
-            if stage:
-                layers.append(ReductionBlock(c // 2, c))
-            layers.extend(Cell(ops, c) for _ in range(N))
-        self.cells = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(4 * C, num_classes)
+        build_skeleton(self, lambda c: Cell(ops, c), num_classes, C, N, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head(self.cells(self.stem(x))))

@@ -144,19 +144,9 @@ class Mini201Cells(ModelSpace):
     def __init__(self, num_classes: int = 10):
         super().__init__()
         from nas_plugins.spaces import mini201
-        from nas_plugins.spaces._common import conv
-        from nas_plugins.spaces.nb201 import ReductionBlock
-        C, N, channels = mini201.SIZES["C"], mini201.SIZES["N"], mini201.SIZES["in_channels"]
-        self.stem = nn.Sequential(conv(channels, C, 3, padding=1), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        for stage in range(3):
-            c = C * 2 ** stage
-            if stage:
-                layers.append(ReductionBlock(c // 2, c))
-            layers.extend(_Mini201Cell(c) for _ in range(N))
-        self.cells = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(4 * C, num_classes)
+        from nas_plugins.spaces.nb201 import build_skeleton
+        build_skeleton(self, _Mini201Cell, num_classes, mini201.SIZES["C"], mini201.SIZES["N"],
+                       mini201.SIZES["in_channels"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head(self.cells(self.stem(x))))
